@@ -1,0 +1,70 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Module map (dependencies point down):
+//   ci-{config,prepare,run,cleanup} -> ExecutorCLI -> ExecutorCore -> Scheduling -> ChildProcesses
+//                                            |               \-> CustomExecutorAPI
+//                                            \-> Slurm -> Scheduling     (only the CLI picks a backend)
+//   ci-local -> RunnerEmulator -> CustomExecutorAPI, ChildProcesses, Yams
+let strict: [SwiftSetting] = [
+  .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+  name: "ci-slurm",
+  platforms: [.macOS(.v13)],
+  products: [
+    .executable(name: "ci-config", targets: ["ci-config"]),
+    .executable(name: "ci-prepare", targets: ["ci-prepare"]),
+    .executable(name: "ci-run", targets: ["ci-run"]),
+    .executable(name: "ci-cleanup", targets: ["ci-cleanup"]),
+    .executable(name: "ci-local", targets: ["ci-local"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+  ],
+  targets: [
+    // The runner's wire contract: env names, config JSON, stage names. Foundation only.
+    .target(name: "CustomExecutorAPI", swiftSettings: strict),
+    // posix_spawn with process groups, signal resets and pipe draining.
+    .target(name: "CChildProcessShims"),
+    .target(name: "ChildProcesses", dependencies: ["CChildProcessShims"], swiftSettings: strict),
+    // The Scheduler protocol, the sbatch option vocabulary, and the local backend.
+    .target(name: "Scheduling", dependencies: ["ChildProcesses"], swiftSettings: strict),
+    // SlurmScheduler and pure parsers of sbatch/squeue/scontrol/sacct output.
+    .target(name: "Slurm", dependencies: ["Scheduling"], swiftSettings: strict),
+    // The four phases as library code; knows Scheduler, never Slurm.
+    .target(
+      name: "ExecutorCore", dependencies: ["Scheduling", "CustomExecutorAPI"], swiftSettings: strict),
+    // Argument parsing, settings loading, backend choice, the one exit-code mapper.
+    .target(
+      name: "ExecutorCLI",
+      dependencies: [
+        "ExecutorCore", "Slurm", "Scheduling", "CustomExecutorAPI",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ], swiftSettings: strict),
+    // Plays gitlab-runner's part: .gitlab-ci.yml subset, scripts, the four phases.
+    .target(
+      name: "RunnerEmulator",
+      dependencies: [
+        "CustomExecutorAPI", "ChildProcesses", .product(name: "Yams", package: "Yams"),
+      ], swiftSettings: strict),
+    .executableTarget(name: "ci-config", dependencies: ["ExecutorCLI"], swiftSettings: strict),
+    .executableTarget(name: "ci-prepare", dependencies: ["ExecutorCLI"], swiftSettings: strict),
+    .executableTarget(name: "ci-run", dependencies: ["ExecutorCLI"], swiftSettings: strict),
+    .executableTarget(name: "ci-cleanup", dependencies: ["ExecutorCLI"], swiftSettings: strict),
+    .executableTarget(
+      name: "ci-local",
+      dependencies: [
+        "RunnerEmulator", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ], swiftSettings: strict),
+    .testTarget(name: "SlurmTests", dependencies: ["Slurm"], resources: [.copy("Fixtures")]),
+    .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "ChildProcesses"]),
+    .testTarget(name: "ExecutorCoreTests", dependencies: ["ExecutorCore", "Scheduling", "CustomExecutorAPI"]),
+    .testTarget(name: "RunnerEmulatorTests", dependencies: ["RunnerEmulator"]),
+    .testTarget(
+      name: "ExecutorEndToEndTests", dependencies: ["CustomExecutorAPI"],
+      resources: [.copy("FakeBin")]),
+  ]
+)

@@ -1,0 +1,206 @@
+public import ArgumentParser
+import CustomExecutorAPI
+import ExecutorCore
+import Foundation
+import Scheduling
+import Slurm
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Options every phase takes (in config.toml's `*_args`).
+public struct DriverOptions: ParsableArguments {
+  @Option(name: .long, help: "The driver settings file (default: $CI_SLURM_SETTINGS, else /etc/ci-slurm/settings.toml if it exists).")
+  var settings: String?
+
+  public init() {}
+}
+
+/// A phase command: parsing, settings, backend choice and error mapping are shared; the
+/// phase itself is library code in ExecutorCore.
+public protocol DriverCommand: ParsableCommand {
+  var driverOptions: DriverOptions { get }
+  func run(_ environment: DriverEnvironment) throws
+}
+
+/// The composition root: reads settings and builds the one scheduler the phases use.
+public struct DriverEnvironment {
+  public let runner: RunnerEnvironment
+  public let settings: DriverSettings
+  public let console: DriverConsole
+
+  public func context() throws -> JobContext { try JobContext(environment: runner, settings: settings) }
+
+  /// The only place a backend is chosen.
+  public func scheduler() -> any Scheduler {
+    switch resolvedBackend {
+    case .slurm:
+      return SlurmScheduler(runner: ProcessCommandRunner(), environment: RunPhase.jobEnvironment(from: runner))
+    case .local, .auto:
+      return LocalScheduler()
+    }
+  }
+
+  public var resolvedBackend: DriverSettings.Backend {
+    var backend = settings.backend
+    if let forced = runner.values["CI_SLURM_BACKEND"], let value = DriverSettings.Backend(rawValue: forced) {
+      backend = value
+    }
+    if backend == .auto {
+      let found = (try? ChildProcessLookup.find("sbatch", path: runner.values["PATH"])) != nil
+      return found ? .slurm : .local
+    }
+    return backend
+  }
+}
+
+enum ChildProcessLookup {
+  static func find(_ name: String, path: String?) throws -> String {
+    for directory in (path ?? "/usr/bin:/bin").split(separator: ":") {
+      let candidate = "\(directory)/\(name)"
+      if access(candidate, X_OK) == 0 { return candidate }
+    }
+    throw DriverFailure.system("\(name) not found")
+  }
+}
+
+public enum DriverMain {
+  /// Parses, runs and exits with the code the runner expects. Never returns.
+  public static func run<C: DriverCommand>(_ type: C.Type, arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
+    signal(SIGPIPE, SIG_IGN)
+    let runner = RunnerEnvironment(ProcessInfo.processInfo.environment)
+    let command: C
+    do {
+      guard let parsed = try C.parseAsRoot(arguments) as? C else {
+        ExitCodeMapper.exit(with: DriverFailure.system("unexpected subcommand"), runner: runner)
+      }
+      command = parsed
+    } catch {
+      // --help and --version are clean exits; any other parse error is a runner
+      // configuration mistake (config.toml args), not the user's script.
+      if let code = (error as? CleanExit).map({ _ in Int32(0) }) {
+        print(C.fullMessage(for: error))
+        Foundation.exit(code)
+      }
+      if C.exitCode(for: error) == .success {
+        print(C.fullMessage(for: error))
+        Foundation.exit(0)
+      }
+      ExitCodeMapper.exit(with: DriverFailure.system("\(C._commandName): \(C.message(for: error))"), runner: runner)
+    }
+    do {
+      let settings = try SettingsLoader.load(path: command.driverOptions.settings, environment: runner)
+      let environment = DriverEnvironment(runner: runner, settings: settings, console: StandardConsole.make())
+      try command.run(environment)
+      ExitCodeMapper.exit(with: nil, runner: runner)
+    } catch {
+      ExitCodeMapper.exit(with: error, runner: runner)
+    }
+  }
+}
+
+/// stdout carries the job's output (and, for config, the JSON); stderr the driver's notes.
+enum StandardConsole {
+  static func make() -> DriverConsole {
+    DriverConsole(
+      output: { data in writeAll(1, data) },
+      note: { text in writeAll(2, Data((text + "\n").utf8)) })
+  }
+
+  static func writeAll(_ fd: Int32, _ data: Data) {
+    data.withUnsafeBytes { buffer in
+      var offset = 0
+      while offset < buffer.count {
+        let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+        if written < 0 {
+          if errno == EINTR { continue }
+          return
+        }
+        offset += written
+      }
+    }
+  }
+}
+
+/// Reads the settings file named by --settings, $CI_SLURM_SETTINGS or the default path.
+public enum SettingsLoader {
+  public static let defaultPath = "/etc/ci-slurm/settings.toml"
+
+  public static func load(path: String?, environment: RunnerEnvironment) throws -> DriverSettings {
+    let home = environment.values["HOME"] ?? NSHomeDirectory()
+    let defaultRoot = environment.values["CI_SLURM_DATA_ROOT"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(home)/.ci-slurm"
+    let chosen = path ?? environment.values["CI_SLURM_SETTINGS"].flatMap { $0.isEmpty ? nil : $0 }
+    let file: String
+    if let chosen {
+      file = chosen
+    } else if FileManager.default.fileExists(atPath: defaultPath) {
+      file = defaultPath
+    } else {
+      return DriverSettings(dataRoot: defaultRoot)
+    }
+    guard let data = FileManager.default.contents(atPath: file) else {
+      throw DriverFailure.system("cannot read the settings file \(file)")
+    }
+    guard let text = String(data: data, encoding: .utf8) else {
+      throw DriverFailure.system("\(file) is not UTF-8 text")
+    }
+    do {
+      var settings = try DriverSettings.parse(text, origin: file, defaultDataRoot: defaultRoot)
+      if let root = environment.values["CI_SLURM_DATA_ROOT"], !root.isEmpty { settings.dataRoot = root }
+      return settings
+    } catch let error as DriverSettings.Error {
+      throw DriverFailure.system("settings: \(error.message)")
+    }
+  }
+}
+
+/// The one place where outcomes become exit codes (gitlab-runner docs/executors/custom.md):
+/// a build failure writes the script's code to BUILD_EXIT_CODE_FILE and exits with
+/// BUILD_FAILURE_EXIT_CODE; everything else that goes wrong is a system failure. The codes
+/// come from the runner's environment; 1 and 2 are used only when a person runs a phase by
+/// hand without them.
+public enum ExitCodeMapper {
+  public enum Decision: Equatable {
+    case success
+    case build(exitCode: Int32, processExit: Int32, message: String?)
+    case system(processExit: Int32, message: String)
+  }
+
+  public static func decide(_ error: (any Error)?, runner: RunnerEnvironment) -> Decision {
+    let buildCode = runner.buildFailureExitCode ?? 1
+    let systemCode = runner.systemFailureExitCode ?? 2
+    guard let error else { return .success }
+    switch error {
+    case DriverFailure.build(let exitCode, let message):
+      return .build(exitCode: exitCode, processExit: buildCode, message: message)
+    case DriverFailure.system(let message):
+      return .system(processExit: systemCode, message: message)
+    default:
+      return .system(processExit: systemCode, message: "\(error)")
+    }
+  }
+
+  public static func exit(with error: (any Error)?, runner: RunnerEnvironment) -> Never {
+    let decision = decide(error, runner: runner)
+    let note = { (text: String) in StandardConsole.writeAll(2, Data((text + "\n").utf8)) }
+    switch decision {
+    case .success:
+      if let file = runner.buildExitCodeFile { unlink(file) }
+      Foundation.exit(0)
+    case .build(let exitCode, let processExit, let message):
+      if let message { note(message) }
+      if let file = runner.buildExitCodeFile {
+        // Only the integer: the runner parses the first line with Atoi.
+        guard FileManager.default.createFile(atPath: file, contents: Data("\(exitCode)\n".utf8)) else {
+          note("ERROR: cannot write the exit code to BUILD_EXIT_CODE_FILE=\(file)")
+          Foundation.exit(runner.systemFailureExitCode ?? 2)
+        }
+      }
+      Foundation.exit(processExit)
+    case .system(let processExit, let message):
+      note("ERROR: \(message)")
+      Foundation.exit(processExit)
+    }
+  }
+}

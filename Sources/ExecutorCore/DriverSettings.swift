@@ -1,0 +1,116 @@
+/// The admin's settings for the driver (docs/executor.md lists every key with its default).
+public struct DriverSettings: Equatable, Sendable {
+  public enum Backend: String, Sendable, CaseIterable {
+    /// Slurm when `sbatch` is on PATH, else the local backend.
+    case auto, slurm, local
+  }
+
+  /// Where after_script runs.
+  public enum AfterScriptPlacement: String, Sendable, CaseIterable {
+    /// On the runner host, right away: it still runs after a cancel or a time limit, and
+    /// does not wait in the queue again inside its own 5-minute limit.
+    case local
+    /// As a batch job like the script, with the same resources.
+    case scheduler
+  }
+
+  public var backend: Backend = .auto
+  /// Root of builds, caches and per-job state; on storage the compute nodes share.
+  public var dataRoot: String
+  public var afterScript: AfterScriptPlacement = .local
+  /// sbatch flags put before every job's own SCHEDULER_PARAMETERS (e.g. a partition).
+  public var defaultParameters: String = ""
+  /// While a job waits in the queue, a line with Slurm's reason this often.
+  public var heartbeatSeconds: Double = 30
+  /// How often the controller is asked about a running job (the status file tells the
+  /// normal end without asking).
+  public var pollSeconds: Double = 10
+  /// How often the job's output files are read.
+  public var outputPollMilliseconds: Double = 100
+  /// After a cancel, how long to wait for the job to end and its output to arrive.
+  public var cancelWaitSeconds: Double = 20
+  /// Keep staged scripts and Slurm output after the job (they may hold secrets).
+  public var keepJobDirectories = false
+  /// Keep the job's builds directory (the checkout) after the job.
+  public var keepBuilds = false
+
+  public init(dataRoot: String) { self.dataRoot = dataRoot }
+
+  public struct Error: Swift.Error, Equatable, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
+  }
+
+  static let keys = [
+    "backend", "data_root", "after_script", "default_parameters", "heartbeat_seconds",
+    "poll_seconds", "output_poll_ms", "cancel_wait_seconds", "keep_job_dirs", "keep_builds",
+  ]
+
+  /// Reads a settings file's text; `origin` names it in errors.
+  public static func parse(_ text: String, origin: String, defaultDataRoot: String) throws -> DriverSettings {
+    var settings = DriverSettings(dataRoot: defaultDataRoot)
+    let entries: [String: (value: SettingsFile.Value, line: Int)]
+    do {
+      entries = try SettingsFile.parse(text)
+    } catch let error as SettingsFile.ParseError {
+      throw Error(message: "\(origin):\(error.line): \(error.message)")
+    }
+    for (key, entry) in entries.sorted(by: { $0.value.line < $1.value.line }) {
+      let at = "\(origin):\(entry.line)"
+      func string() throws -> String {
+        guard case .string(let value) = entry.value else {
+          throw Error(message: "\(at): '\(key)' must be a string, not \(entry.value.typeName)")
+        }
+        return value
+      }
+      func number(_ range: ClosedRange<Double>) throws -> Double {
+        let value: Double
+        switch entry.value {
+        case .integer(let integer): value = Double(integer)
+        case .float(let float): value = float
+        default: throw Error(message: "\(at): '\(key)' must be a number, not \(entry.value.typeName)")
+        }
+        guard range.contains(value) else {
+          throw Error(message: "\(at): '\(key)' must be between \(range.lowerBound) and \(range.upperBound)")
+        }
+        return value
+      }
+      func boolean() throws -> Bool {
+        guard case .boolean(let value) = entry.value else {
+          throw Error(message: "\(at): '\(key)' must be true or false")
+        }
+        return value
+      }
+      func choice<T: RawRepresentable & CaseIterable>(_: T.Type) throws -> T where T.RawValue == String {
+        let text = try string()
+        guard let value = T(rawValue: text) else {
+          let allowed = T.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+          throw Error(message: "\(at): '\(key)' must be one of \(allowed), not \"\(text)\"")
+        }
+        return value
+      }
+      switch key {
+      case "backend": settings.backend = try choice(Backend.self)
+      case "data_root":
+        let root = try string()
+        guard root.hasPrefix("/") else { throw Error(message: "\(at): 'data_root' must be an absolute path") }
+        settings.dataRoot = root
+      case "after_script": settings.afterScript = try choice(AfterScriptPlacement.self)
+      case "default_parameters": settings.defaultParameters = try string()
+      case "heartbeat_seconds": settings.heartbeatSeconds = try number(1...86400)
+      case "poll_seconds": settings.pollSeconds = try number(0.5...3600)
+      case "output_poll_ms": settings.outputPollMilliseconds = try number(10...10000)
+      case "cancel_wait_seconds": settings.cancelWaitSeconds = try number(0...600)
+      case "keep_job_dirs": settings.keepJobDirectories = try boolean()
+      case "keep_builds": settings.keepBuilds = try boolean()
+      default:
+        let best = keys.min { editDistance($0, key) < editDistance($1, key) }
+        let hint = best.map { editDistance($0, key) <= 3 ? "; did you mean '\($0)'?" : "" } ?? ""
+        throw Error(message: "\(at): unknown setting '\(key)'\(hint)")
+      }
+    }
+    return settings
+  }
+}
+
+import Scheduling

@@ -1,0 +1,100 @@
+public import CustomExecutorAPI
+public import Foundation
+
+/// How a phase failed, as the runner must be told. Mapped to exit codes in one place
+/// (ExecutorCLI's `ExitCodeMapper`).
+public enum DriverFailure: Error, Equatable, Sendable {
+  /// The user's job failed: the runner reports `exitCode` (script_failure).
+  case build(exitCode: Int32, message: String?)
+  /// Infrastructure trouble: the runner reports a system failure and may retry.
+  case system(String)
+}
+
+/// Everything a phase knows about the CI job, read once from the runner's environment.
+public struct JobContext: Sendable {
+  public var environment: RunnerEnvironment
+  public var settings: DriverSettings
+  /// The CI job id: the job payload's `id` when readable (a job cannot override it),
+  /// else CUSTOM_ENV_CI_JOB_ID. Digits only, so it is safe in paths.
+  public var jobID: String
+  public var projectSlug: String
+
+  public init(environment: RunnerEnvironment, settings: DriverSettings) throws {
+    self.environment = environment
+    self.settings = settings
+    jobID = try JobContext.trustedJobID(environment)
+    let slug = environment.job("CI_PROJECT_PATH_SLUG") ?? environment.job("CI_PROJECT_NAME") ?? "project"
+    projectSlug = JobContext.sanitized(slug)
+  }
+
+  static func trustedJobID(_ environment: RunnerEnvironment) throws -> String {
+    if let path = environment.jobResponseFile, let data = FileManager.default.contents(atPath: path),
+      let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+    {
+      if let id = object["id"] as? Int, id > 0 { return String(id) }
+    }
+    guard let id = environment.job("CI_JOB_ID") else {
+      throw DriverFailure.system(
+        "CUSTOM_ENV_CI_JOB_ID is not set and JOB_RESPONSE_FILE has no job id: run this driver from gitlab-runner's custom executor (or ci-local)"
+      )
+    }
+    guard !id.isEmpty, id.count <= 20, id.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+      throw DriverFailure.system("CUSTOM_ENV_CI_JOB_ID is '\(id.prefix(40))', not a job number")
+    }
+    return id
+  }
+
+  /// Letters, digits, `-`, `_` and `.`, at most 60 characters: safe as a Slurm job name.
+  static func sanitized(_ text: String) -> String {
+    let cleaned = String(
+      text.unicodeScalars.map { scalar -> Character in
+        let ok = ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
+          || scalar == "-" || scalar == "_" || scalar == "."
+        return ok ? Character(scalar) : "-"
+      })
+    let trimmed = String(cleaned.prefix(60))
+    return trimmed.isEmpty ? "project" : trimmed
+  }
+
+  /// The Slurm job name: findable with `squeue --name` and unique per CI job.
+  public var schedulerJobName: String { "ci-\(projectSlug)-\(jobID)" }
+
+  /// Per-job state: staged scripts, wrapper, output and status files. Mode 0700.
+  public var jobDirectory: String { "\(settings.dataRoot)/jobs/\(jobID)" }
+  /// Unique per CI job, so concurrent jobs of one project never share a checkout.
+  public var buildsDirectory: String { "\(settings.dataRoot)/builds/\(jobID)" }
+  public var cacheDirectory: String { "\(settings.dataRoot)/cache" }
+  public var stateFile: String { "\(jobDirectory)/state.json" }
+
+  /// CI_JOB_TIMEOUT in seconds, if the runner gave one.
+  public var jobTimeoutSeconds: Int? { environment.job("CI_JOB_TIMEOUT").flatMap { Int($0) } }
+}
+
+/// Where a phase writes: the job's output (stdout) and the driver's own lines (stderr).
+/// Both end up in the CI log; tests capture them.
+public struct DriverConsole: Sendable {
+  public var output: @Sendable (Data) -> Void
+  public var note: @Sendable (String) -> Void
+
+  public init(output: @escaping @Sendable (Data) -> Void, note: @escaping @Sendable (String) -> Void) {
+    self.output = output
+    self.note = note
+  }
+}
+
+/// Set by the CLI's signal handler; the run loop checks it every tick.
+public final class CancellationFlag: @unchecked Sendable {
+  private let lock = NSLock()
+  private var value = false
+  public init() {}
+  public var isSet: Bool {
+    lock.lock()
+    defer { lock.unlock() }
+    return value
+  }
+  public func set() {
+    lock.lock()
+    value = true
+    lock.unlock()
+  }
+}

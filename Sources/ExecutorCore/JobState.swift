@@ -1,0 +1,61 @@
+public import Foundation
+public import Scheduling
+
+/// What ci-run submitted for a CI job, so that ci-cleanup can cancel what is still running,
+/// even after ci-run was killed with SIGKILL.
+public struct JobState: Codable, Equatable, Sendable {
+  public struct Submission: Codable, Equatable, Sendable {
+    public var stage: String
+    public var name: String
+    /// nil while sbatch runs: cleanup then cancels by name.
+    public var id: JobID?
+    /// Set once ci-run saw every task end; cleanup need not ask Slurm about it.
+    public var finished: Bool
+  }
+
+  public var submissions: [Submission] = []
+
+  public init() {}
+
+  public static func load(_ path: String) -> JobState {
+    guard let data = FileManager.default.contents(atPath: path),
+      let state = try? JSONDecoder().decode(JobState.self, from: data)
+    else { return JobState() }
+    return state
+  }
+
+  /// Written to a temp file and renamed, so a reader never sees half a file.
+  public func save(_ path: String) throws {
+    let data = try JSONEncoder().encode(self)
+    try PrivateFiles.write(data, to: path)
+  }
+}
+
+/// Files and directories only their owner may read: staged scripts hold secrets.
+public enum PrivateFiles {
+  public static func makeDirectory(_ path: String) throws {
+    let manager = FileManager.default
+    var isDirectory: ObjCBool = false
+    if manager.fileExists(atPath: path, isDirectory: &isDirectory) {
+      guard isDirectory.boolValue else { throw DriverFailure.system("\(path) exists and is not a directory") }
+    } else {
+      try manager.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    }
+    try manager.setAttributes([.posixPermissions: 0o700], ofItemAtPath: path)
+  }
+
+  public static func write(_ data: Data, to path: String, mode: Int = 0o600) throws {
+    let temporary = "\(path).tmp-\(ProcessInfo.processInfo.processIdentifier)"
+    guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: mode]) else {
+      throw DriverFailure.system("cannot write \(temporary)")
+    }
+    if rename(temporary, path) != 0 {
+      unlink(temporary)
+      throw DriverFailure.system("cannot write \(path): \(String(cString: strerror(errno)))")
+    }
+  }
+}
+
+#if canImport(Glibc)
+  import Glibc
+#endif

@@ -1,0 +1,109 @@
+public import CustomExecutorAPI
+public import Foundation
+public import Scheduling
+
+/// The driver's name and version, as config_exec reports them.
+public enum DriverInfo {
+  public static let name = "ci-slurm"
+  public static let version = "0.1.0"
+}
+
+/// config_exec: tells the runner where builds and caches go. Prints JSON only.
+public struct ConfigPhase: Sendable {
+  public let context: JobContext
+  public let hostname: String
+
+  public init(context: JobContext, hostname: String) {
+    self.context = context
+    self.hostname = hostname
+  }
+
+  public func output() -> ConfigExecOutput {
+    ConfigExecOutput(
+      buildsDir: context.buildsDirectory,
+      cacheDir: context.cacheDirectory,
+      // The builds dir is already unique per CI job, so the runner's own sharing layout
+      // (runner token / concurrent id) would only lengthen paths.
+      buildsDirIsShared: false,
+      hostname: hostname,
+      driver: .init(name: DriverInfo.name, version: DriverInfo.version),
+      jobEnv: ["CI_SLURM_JOB_DIR": context.jobDirectory],
+      shell: "bash")
+  }
+}
+
+/// prepare_exec: checks the job's scheduler options and that the scheduler answers, and
+/// creates the job's private directories.
+public struct PreparePhase: Sendable {
+  public let context: JobContext
+  public let scheduler: any Scheduler
+  public let console: DriverConsole
+
+  public init(context: JobContext, scheduler: any Scheduler, console: DriverConsole) {
+    self.context = context
+    self.scheduler = scheduler
+    self.console = console
+  }
+
+  public func run() throws {
+    let request: JobRequest
+    do {
+      request = try RunPhase.request(for: context)
+    } catch let error as JobRequest.ParseError {
+      // The user's own mistake: a build failure, so the runner does not retry it 3 times.
+      throw DriverFailure.build(exitCode: 1, message: error.message)
+    }
+    do {
+      try scheduler.checkAvailable()
+    } catch let error as SchedulerError {
+      throw DriverFailure.system(error.message)
+    }
+    for directory in [context.settings.dataRoot, "\(context.settings.dataRoot)/jobs", "\(context.settings.dataRoot)/builds", context.jobDirectory, context.buildsDirectory, context.cacheDirectory] {
+      do {
+        try PrivateFiles.makeDirectory(directory)
+      } catch {
+        throw DriverFailure.system("cannot create \(directory): \(error)")
+      }
+    }
+    let options = request.arguments.isEmpty ? "(none)" : request.arguments.joined(separator: " ")
+    console.note("ci-slurm \(DriverInfo.version): \(scheduler.name) backend; job options: \(options)")
+  }
+}
+
+/// cleanup_exec: cancels whatever the job left in the scheduler and removes its staged
+/// scripts. Quick, idempotent, and never fails the CI job.
+public struct CleanupPhase: Sendable {
+  public let context: JobContext
+  public let scheduler: any Scheduler
+  public let console: DriverConsole
+
+  public init(context: JobContext, scheduler: any Scheduler, console: DriverConsole) {
+    self.context = context
+    self.scheduler = scheduler
+    self.console = console
+  }
+
+  public func run() {
+    let state = JobState.load(context.stateFile)
+    for submission in state.submissions where !submission.finished {
+      do {
+        if let id = submission.id {
+          try scheduler.cancel(id)
+          console.note("Cancelled \(scheduler.name) job \(id) left by stage \(submission.stage)")
+        } else {
+          try scheduler.cancel(named: submission.name)
+          console.note("Cancelled \(scheduler.name) jobs named \(submission.name) (stage \(submission.stage))")
+        }
+      } catch {
+        console.note("Could not cancel the job of stage \(submission.stage): \(error)")
+      }
+    }
+    let manager = FileManager.default
+    if !context.settings.keepJobDirectories {
+      try? manager.removeItem(atPath: context.jobDirectory)
+    }
+    if !context.settings.keepBuilds {
+      try? manager.removeItem(atPath: context.buildsDirectory)
+    }
+  }
+}

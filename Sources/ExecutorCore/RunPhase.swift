@@ -1,0 +1,331 @@
+public import ChildProcesses
+public import CustomExecutorAPI
+public import Foundation
+public import Scheduling
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// run_exec: one stage of the CI job. User-script stages go to the scheduler as a batch
+/// job whose output is streamed back live; the others (git, caches, artifacts) run here with
+/// bash, where the network and `gitlab-runner` are.
+public struct RunPhase: Sendable {
+  public let context: JobContext
+  public let scheduler: any Scheduler
+  public let console: DriverConsole
+  public let cancellation: CancellationFlag
+
+  public init(context: JobContext, scheduler: any Scheduler, console: DriverConsole, cancellation: CancellationFlag) {
+    self.context = context
+    self.scheduler = scheduler
+    self.console = console
+    self.cancellation = cancellation
+  }
+
+  var settings: DriverSettings { context.settings }
+
+  public func run(scriptPath: String, stageName: String) throws {
+    let stage = RunStage(stageName)
+    guard FileManager.default.isReadableFile(atPath: scriptPath) else {
+      throw DriverFailure.system("cannot read the stage script \(scriptPath) (stage \(stageName))")
+    }
+    if stage.isUserScript || (stage == .afterScript && settings.afterScript == .scheduler) {
+      try runOnScheduler(scriptPath: scriptPath, stage: stage)
+    } else {
+      try runLocally(scriptPath: scriptPath)
+    }
+  }
+
+  /// The environment a job or a local stage gets: the driver's own basics, never a CI
+  /// variable (those reach the job through the stage script, which exports them).
+  public static func jobEnvironment(from environment: RunnerEnvironment) -> [String: String] {
+    let passed = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "SHELL", "SLURM_CONF"]
+    var result: [String: String] = [:]
+    for (key, value) in environment.values where passed.contains(key) || key.hasPrefix("LC_") {
+      result[key] = value
+    }
+    if result["PATH"] == nil { result["PATH"] = "/usr/local/bin:/usr/bin:/bin" }
+    return result
+  }
+
+  func runLocally(scriptPath: String) throws {
+    let child: ChildProcess
+    do {
+      child = try ChildProcess(
+        arguments: ["bash", scriptPath], environment: RunPhase.jobEnvironment(from: context.environment),
+        stdout: .inherit, stderr: .inherit)
+    } catch {
+      throw DriverFailure.system("cannot start bash for the stage: \(error)")
+    }
+    let status = child.wait()
+    if status != .exited(0) {
+      throw DriverFailure.build(exitCode: status.shellStatus, message: nil)
+    }
+  }
+
+  /// The job's sbatch options: the admin's defaults, the user's SCHEDULER_PARAMETERS, and a
+  /// time limit from the CI job's timeout when the user gave none.
+  public static func request(for context: JobContext) throws -> JobRequest {
+    let line = [context.settings.defaultParameters, context.environment.job("SCHEDULER_PARAMETERS") ?? ""]
+      .filter { !$0.isEmpty }.joined(separator: " ")
+    var request = try JobRequest.parse(line)
+    if !request.has("time"), let timeout = context.jobTimeoutSeconds, timeout > 0 {
+      // Slurm counts whole minutes; never ask for less than the CI job may run.
+      request.options.append(.init("time", String((timeout + 59) / 60)))
+    }
+    return request
+  }
+
+  func nextStageDirectory(_ stage: RunStage) throws -> String {
+    try PrivateFiles.makeDirectory(context.jobDirectory)
+    var attempt = 1
+    while FileManager.default.fileExists(atPath: "\(context.jobDirectory)/\(stage)-\(attempt)") { attempt += 1 }
+    let directory = "\(context.jobDirectory)/\(stage)-\(attempt)"
+    try PrivateFiles.makeDirectory(directory)
+    return directory
+  }
+
+  func runOnScheduler(scriptPath: String, stage: RunStage) throws {
+    let request: JobRequest
+    do {
+      request = try RunPhase.request(for: context)
+    } catch let error as JobRequest.ParseError {
+      throw DriverFailure.build(exitCode: 1, message: error.message)
+    }
+    let directory = try nextStageDirectory(stage)
+    let stagedScript = "\(directory)/script.sh"
+    let wrapper = "\(directory)/wrapper.sh"
+    guard let script = FileManager.default.contents(atPath: scriptPath) else {
+      throw DriverFailure.system("cannot read the stage script \(scriptPath)")
+    }
+    try PrivateFiles.write(script, to: stagedScript, mode: 0o700)
+    try PrivateFiles.write(
+      Data(WrapperScript.render(stageScript: stagedScript, directory: directory).utf8), to: wrapper, mode: 0o700)
+    try PrivateFiles.makeDirectory(context.buildsDirectory)
+
+    let job = BatchJob(
+      name: context.schedulerJobName, wrapperScript: wrapper, directory: directory,
+      workingDirectory: context.buildsDirectory, request: request,
+      environment: RunPhase.jobEnvironment(from: context.environment))
+
+    // Recorded before sbatch runs: if we are killed mid-submission, cleanup cancels by name.
+    var state = JobState.load(context.stateFile)
+    state.submissions.append(.init(stage: stage.description, name: job.name, id: nil, finished: false))
+    let index = state.submissions.count - 1
+    try state.save(context.stateFile)
+
+    let submittedAt = Date()
+    let id: JobID
+    do {
+      id = try scheduler.submit(job)
+    } catch let error as SchedulerError {
+      state.submissions[index].finished = true
+      try? state.save(context.stateFile)
+      throw DriverFailure.system(error.message)
+    }
+    state.submissions[index].id = id
+    try state.save(context.stateFile)
+    let options = request.arguments.isEmpty ? "no options" : request.arguments.joined(separator: " ")
+    console.note("Submitted \(scheduler.name) job \(id) (\(job.name)) for \(stage): \(options)")
+
+    let verdict = follow(job: job, id: id, submittedAt: submittedAt)
+    state = JobState.load(context.stateFile)
+    if index < state.submissions.count { state.submissions[index].finished = true }
+    try? state.save(context.stateFile)
+    if let verdict { throw verdict }
+  }
+
+  /// Streams the job's output until every task has ended, then decides the verdict.
+  func follow(job: BatchJob, id: JobID, submittedAt: Date) -> DriverFailure? {
+    let tasks = job.taskIDs
+    let isArray = job.isArray
+    var followers: [Int: OutputFollower] = [:]
+    var prefixers: [Int: LinePrefixer] = [:]
+    for task in tasks {
+      followers[task] = OutputFollower(path: JobFiles.output(in: job.directory, task: task, isArray: isArray))
+      if isArray { prefixers[task] = LinePrefixer(task: task) }
+    }
+    var statuses: [Int: TaskStatus] = [:]
+    var endedInScheduler: Set<Int> = []
+    var schedulerUnknown = false
+    var lastPoll = Date()
+    var lastHeartbeat = Date()
+    var lastOutput = Date()
+    var pendingReason: String? = nil
+    var startedAt: Date? = nil
+    var unavailableSince: Date? = nil
+    var cancelled = false
+    var cancelDeadline = Date.distantFuture
+    let tick = settings.outputPollMilliseconds / 1000
+
+    func drain(final: Bool) {
+      for task in tasks {
+        let data = followers[task]!.readNew()
+        if !data.isEmpty {
+          if startedAt == nil { startedAt = Date() }
+          lastOutput = Date()
+          if isArray {
+            let marked = prefixers[task]!.feed(data)
+            if !marked.isEmpty { console.output(marked) }
+          } else {
+            console.output(data)
+          }
+        }
+        if final, isArray {
+          let rest = prefixers[task]!.finish()
+          if !rest.isEmpty { console.output(rest) }
+        }
+      }
+    }
+
+    func readStatuses() {
+      for task in tasks where statuses[task] == nil {
+        let path = JobFiles.status(in: job.directory, task: task, isArray: isArray)
+        if let text = try? String(contentsOfFile: path, encoding: .utf8), let status = WrapperScript.parseStatus(text) {
+          statuses[task] = status
+          if startedAt == nil { startedAt = Date() }
+        }
+      }
+    }
+
+    /// Tasks done for good: a clean exit status, or the scheduler says they ended.
+    func unfinished() -> [Int] {
+      tasks.filter { task in
+        if case .exited? = statuses[task] { return false }
+        return !(endedInScheduler.contains(task) || schedulerUnknown)
+      }
+    }
+
+    while true {
+      drain(final: false)
+      readStatuses()
+      if unfinished().isEmpty { break }
+
+      if cancellation.isSet && !cancelled {
+        cancelled = true
+        cancelDeadline = Date().addingTimeInterval(settings.cancelWaitSeconds)
+        console.note("Cancelling \(scheduler.name) job \(id): the runner stopped this CI job (cancelled or timed out)")
+        do { try scheduler.cancel(id) } catch { console.note("Could not cancel job \(id): \(error); ci-cleanup will try again") }
+        lastPoll = .distantPast
+      }
+      if cancelled && Date() > cancelDeadline {
+        console.note("Job \(id) did not end within \(Int(settings.cancelWaitSeconds)) s of the cancel; ci-cleanup will cancel it again")
+        break
+      }
+
+      // Ask the controller only now and then: the status file reports a normal end.
+      let pollEvery = cancelled ? 1.0 : (startedAt == nil ? min(settings.pollSeconds, 5) : settings.pollSeconds)
+      if Date().timeIntervalSince(lastPoll) >= pollEvery {
+        lastPoll = Date()
+        do {
+          let snapshot = try scheduler.snapshot(of: id)
+          if unavailableSince != nil { console.note("\(scheduler.name) answers again") }
+          unavailableSince = nil
+          schedulerUnknown = snapshot.unknown
+          pendingReason = nil
+          for (task, state) in snapshot.tasks {
+            switch state {
+            case .ended: endedInScheduler.insert(task)
+            case .pending(let reason): pendingReason = reason
+            case .running: if startedAt == nil { startedAt = Date() }
+            }
+          }
+          if let rest = snapshot.pendingRest { pendingReason = pendingReason ?? rest }
+          if !snapshot.unknown && !snapshot.tasks.isEmpty && snapshot.tasks.values.allSatisfy({ $0 == .ended }) {
+            // Ended tasks not listed (a pending array's rest never split) count as ended too.
+            tasks.forEach { endedInScheduler.insert($0) }
+          }
+          if !unfinished().isEmpty || statuses.count == tasks.count {
+            // fall through
+          } else {
+            // The scheduler says done, but a status file may still be on its way over a
+            // shared file system: give it a moment before trusting the scheduler alone.
+            Thread.sleep(forTimeInterval: 1)
+            drain(final: false)
+            readStatuses()
+          }
+        } catch {
+          if unavailableSince == nil {
+            unavailableSince = Date()
+            console.note("\(scheduler.name) is not answering (\(error)); the job keeps running, will keep asking")
+          }
+        }
+      }
+
+      if Date().timeIntervalSince(lastHeartbeat) >= settings.heartbeatSeconds {
+        let waited = Self.duration(Date().timeIntervalSince(submittedAt))
+        if startedAt == nil {
+          console.note("Job \(id) is waiting in the queue (\(pendingReason ?? "no reason given yet")), \(waited) so far")
+          lastHeartbeat = Date()
+        } else if Date().timeIntervalSince(lastOutput) >= max(settings.heartbeatSeconds * 10, 300) {
+          console.note("Job \(id) is running (no output for \(Self.duration(Date().timeIntervalSince(lastOutput)))), \(waited) since submission")
+          lastHeartbeat = Date()
+        }
+      }
+      Thread.sleep(forTimeInterval: tick)
+    }
+    drain(final: true)
+
+    // Tasks without a clean exit status: ask the scheduler how they ended.
+    let unclear = tasks.filter { if case .exited? = statuses[$0] { return false } else { return true } }
+    var ends = TaskEnds()
+    if !unclear.isEmpty {
+      ends = settledEnds(id: id, directory: job.directory, tasks: unclear)
+    }
+    var outcomes: [Int: TaskOutcome] = [:]
+    for task in tasks {
+      outcomes[task] = TaskOutcome.classify(status: statuses[task], end: ends[task])
+    }
+    let finished = Date()
+    if isArray {
+      printSummary(id: id, outcomes: outcomes)
+    }
+    let queued = (startedAt ?? finished).timeIntervalSince(submittedAt)
+    let ran = startedAt.map { finished.timeIntervalSince($0) } ?? 0
+    console.note("\(scheduler.name) job \(id) ended: queued about \(Self.duration(queued)), ran about \(Self.duration(ran))")
+    if cancelled {
+      return .build(exitCode: 143, message: "\(scheduler.name) job \(id) was cancelled because the CI job was stopped")
+    }
+    return JobVerdict.decide(jobID: id, outcomes: outcomes, isArray: isArray)
+  }
+
+  /// The scheduler's end states, waiting out COMPLETING (a job killed at its time limit is
+  /// "COMPLETING" for a few seconds before it is "TIMEOUT").
+  func settledEnds(id: JobID, directory: String, tasks: [Int]) -> TaskEnds {
+    var ends = TaskEnds()
+    for attempt in 0..<30 {
+      do {
+        ends = try scheduler.finalStates(of: id, in: directory)
+        let settling = tasks.contains { task in
+          if case .other(let state)? = ends[task]?.kind {
+            return ["COMPLETING", "RUNNING", "PENDING", "CONFIGURING", "SIGNALING", "STAGE_OUT"].contains(state)
+          }
+          return false
+        }
+        if !settling { return ends }
+      } catch {
+        if attempt == 0 { console.note("Asking \(scheduler.name) how job \(id) ended: \(error); retrying") }
+      }
+      Thread.sleep(forTimeInterval: 1)
+    }
+    return ends
+  }
+
+  func printSummary(id: JobID, outcomes: [Int: TaskOutcome]) {
+    let ordered = outcomes.sorted { $0.key < $1.key }
+    let succeeded = ordered.filter { $0.value == .succeeded }.count
+    var lines = ["Summary of \(scheduler.name) job \(id): \(ordered.count) tasks, \(succeeded) succeeded, \(ordered.count - succeeded) did not"]
+    for (task, outcome) in ordered {
+      lines.append("  task \(task): \(outcome.summary)")
+    }
+    console.note(lines.joined(separator: "\n"))
+  }
+
+  static func duration(_ seconds: TimeInterval) -> String {
+    let total = Int(seconds.rounded())
+    if total < 60 { return "\(total)s" }
+    if total < 3600 { return "\(total / 60)m\(total % 60)s" }
+    return "\(total / 3600)h\(total % 3600 / 60)m"
+  }
+}

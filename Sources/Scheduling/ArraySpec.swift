@@ -1,0 +1,62 @@
+/// A Slurm job-array index expression: `0-9`, `1,3,5-7`, `0-15:4`, each optionally with
+/// `%N` (at most N tasks at once).
+public struct ArraySpec: Equatable, Sendable, CustomStringConvertible {
+  public var taskIDs: [Int]
+  public var throttle: Int?
+  /// The text as the user wrote it (passed on to sbatch unchanged).
+  public var text: String
+
+  /// A guard against expressions that would make the driver follow millions of files;
+  /// admins can set a lower cap in the settings.
+  public static let hardLimit = 100_000
+
+  public struct ParseError: Error, Equatable, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
+  }
+
+  public init(parsing text: String) throws {
+    self.text = text
+    var body = Substring(text)
+    throttle = nil
+    if let percent = body.firstIndex(of: "%") {
+      let limit = body[body.index(after: percent)...]
+      guard let value = Int(limit), value > 0 else {
+        throw ParseError(message: "--array=\(text): the throttle after % must be a positive whole number")
+      }
+      throttle = value
+      body = body[..<percent]
+    }
+    guard !body.isEmpty else {
+      throw ParseError(message: "--array=\(text): no task indexes (write e.g. 0-9 or 1,3,5)")
+    }
+    var ids: [Int] = []
+    var seen = Set<Int>()
+    for part in body.split(separator: ",", omittingEmptySubsequences: false) {
+      var range = part
+      var step = 1
+      if let colon = part.firstIndex(of: ":") {
+        guard let value = Int(part[part.index(after: colon)...]), value > 0 else {
+          throw ParseError(message: "--array=\(text): the step after : must be a positive whole number")
+        }
+        step = value
+        range = part[..<colon]
+      }
+      let bounds = range.split(separator: "-", omittingEmptySubsequences: false)
+      guard (1...2).contains(bounds.count), let low = Int(bounds[0]), low >= 0,
+        let high = bounds.count == 2 ? Int(bounds[1]) : low, high >= low
+      else {
+        throw ParseError(message: "--array=\(text): '\(part)' is not an index or a range like 0-9")
+      }
+      guard (high - low) / step + ids.count < ArraySpec.hardLimit else {
+        throw ParseError(message: "--array=\(text): more than \(ArraySpec.hardLimit) tasks")
+      }
+      for id in stride(from: low, through: high, by: step) where seen.insert(id).inserted {
+        ids.append(id)
+      }
+    }
+    taskIDs = ids.sorted()
+  }
+
+  public var description: String { text }
+}

@@ -1,0 +1,162 @@
+/// A batch system the driver submits CI scripts to. `SlurmScheduler` is the real one;
+/// `LocalScheduler` runs jobs as child processes for a first run without Slurm. The driver's
+/// core only ever sees this protocol.
+public protocol Scheduler: Sendable {
+  /// For log lines: "Slurm", "local".
+  var name: String { get }
+  /// Throws `SchedulerError` (.unavailable) when the scheduler does not answer.
+  func checkAvailable() throws
+  /// Submits and returns at once with the job's id.
+  func submit(_ job: BatchJob) throws -> JobID
+  /// A cheap look at the job's tasks (one controller query at most).
+  func snapshot(of id: JobID) throws -> JobSnapshot
+  /// The detailed end state of each finished task; called only for tasks that ended
+  /// without writing their status file (killed, timed out, node failure). `directory` is
+  /// the job's `BatchJob.directory`.
+  func finalStates(of id: JobID, in directory: String) throws -> TaskEnds
+  /// Cancels the job (every task); succeeds when the job has already ended.
+  func cancel(_ id: JobID) throws
+  /// Cancels every job of the current user with this name: the safety net for a submission
+  /// whose id was never recorded.
+  func cancel(named name: String) throws
+}
+
+public struct JobID: Hashable, Sendable, Codable, CustomStringConvertible {
+  public var raw: String
+  public init(_ raw: String) { self.raw = raw }
+  public var description: String { raw }
+}
+
+/// What the driver hands a scheduler: a wrapper script and where its files go.
+public struct BatchJob: Sendable, Equatable {
+  /// The scheduler's job name (Slurm `--job-name`), derived from the CI job.
+  public var name: String
+  /// The batch script; it holds no CI variables (schedulers keep batch scripts).
+  public var wrapperScript: String
+  /// Where each task writes its output (`JobFiles`).
+  public var directory: String
+  /// Where the job starts.
+  public var workingDirectory: String
+  /// User options plus the driver's own (time limit, defaults).
+  public var request: JobRequest
+  /// The job's whole environment: sanitised, no CI variables.
+  public var environment: [String: String]
+
+  public init(
+    name: String, wrapperScript: String, directory: String, workingDirectory: String,
+    request: JobRequest, environment: [String: String]
+  ) {
+    self.name = name
+    self.wrapperScript = wrapperScript
+    self.directory = directory
+    self.workingDirectory = workingDirectory
+    self.request = request
+    self.environment = environment
+  }
+
+  /// Task ids: the array's, or [0] for a plain job.
+  public var taskIDs: [Int] { (try? request.array)?.taskIDs ?? [0] }
+  public var isArray: Bool { request.has("array") }
+}
+
+/// File names inside a job's directory, shared by the wrapper, both backends and the
+/// log follower.
+public enum JobFiles {
+  public static func output(in directory: String, task: Int, isArray: Bool) -> String {
+    isArray ? "\(directory)/output-\(task).log" : "\(directory)/output.log"
+  }
+  /// Slurm's `--output` pattern for the same files.
+  public static func outputPattern(in directory: String, isArray: Bool) -> String {
+    isArray ? "\(directory)/output-%a.log" : "\(directory)/output.log"
+  }
+  public static func status(in directory: String, task: Int, isArray: Bool) -> String {
+    isArray ? "\(directory)/status-\(task)" : "\(directory)/status"
+  }
+}
+
+public struct JobSnapshot: Equatable, Sendable {
+  public enum TaskState: Equatable, Sendable {
+    case pending(reason: String)
+    case running
+    /// Ended in the scheduler's view (the status file may still be on its way).
+    case ended
+  }
+  /// By task id (0 for a plain job). Tasks of a pending array not yet split out are
+  /// reported under `pendingRest`.
+  public var tasks: [Int: TaskState]
+  public var pendingRest: String?
+  /// The scheduler no longer knows the job at all.
+  public var unknown: Bool
+
+  public init(tasks: [Int: TaskState] = [:], pendingRest: String? = nil, unknown: Bool = false) {
+    self.tasks = tasks
+    self.pendingRest = pendingRest
+    self.unknown = unknown
+  }
+}
+
+/// How a task ended, as the scheduler saw it.
+public struct TaskEnd: Equatable, Sendable {
+  public enum Kind: Equatable, Sendable {
+    case completed
+    case failed
+    case timeout
+    case cancelled(by: String?)
+    case nodeFailure
+    case bootFailure
+    case preempted
+    case outOfMemory
+    case deadline
+    case other(String)
+  }
+  public var kind: Kind
+  public var exitCode: Int32
+  public var signal: Int32
+  public var timeLimit: String?
+  public var nodes: String?
+
+  public init(
+    kind: Kind, exitCode: Int32 = 0, signal: Int32 = 0, timeLimit: String? = nil,
+    nodes: String? = nil
+  ) {
+    self.kind = kind
+    self.exitCode = exitCode
+    self.signal = signal
+    self.timeLimit = timeLimit
+    self.nodes = nodes
+  }
+
+  /// The shell-style status: 128+signal when killed by a signal.
+  public var shellStatus: Int32 { signal != 0 && exitCode == 0 ? 128 + signal : exitCode }
+}
+
+/// The end states a scheduler reports: per task, and a fallback for tasks it did not list.
+public struct TaskEnds: Equatable, Sendable {
+  public var byTask: [Int: TaskEnd]
+  public var otherwise: TaskEnd?
+  public init(byTask: [Int: TaskEnd] = [:], otherwise: TaskEnd? = nil) {
+    self.byTask = byTask
+    self.otherwise = otherwise
+  }
+  public subscript(task: Int) -> TaskEnd? { byTask[task] ?? otherwise }
+}
+
+public struct SchedulerError: Error, Equatable, CustomStringConvertible, Sendable {
+  public enum Code: Equatable, Sendable {
+    /// The controller did not answer (after retries).
+    case unavailable
+    /// The scheduler refused the job (bad partition, over a limit, QOS...).
+    case submissionRefused
+    /// A command's output made no sense.
+    case unexpectedOutput
+    case commandFailed
+  }
+  public var code: Code
+  public var message: String
+
+  public init(_ code: Code, _ message: String) {
+    self.code = code
+    self.message = message
+  }
+  public var description: String { message }
+}

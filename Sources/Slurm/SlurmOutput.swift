@@ -1,0 +1,225 @@
+public import Scheduling
+
+// Pure parsers of what Slurm's commands print. No I/O here: tests feed them recorded output
+// (Tests/SlurmTests/Fixtures).
+
+/// `sbatch --parsable` prints `ID` or `ID;CLUSTER`.
+public enum SbatchOutput {
+  public static func jobID(from stdout: String) -> JobID? {
+    let line = stdout.split(separator: "\n").last { !$0.isEmpty } ?? ""
+    let id = line.split(separator: ";").first.map(String.init) ?? ""
+    guard !id.isEmpty, id.allSatisfy({ $0.isNumber }) else { return nil }
+    return JobID(id)
+  }
+}
+
+/// One line of `squeue -h -r -t all -o '%A|%F|%K|%T|%r|%l|%N'`.
+public struct SqueueRecord: Equatable, Sendable {
+  public static let format = "%A|%F|%K|%T|%r|%l|%N"
+
+  public var jobID: String
+  public var arrayJobID: String
+  /// The task id, nil for a plain job; a still-combined pending rest (`2-5%2`) is kept
+  /// in `pendingRest` instead.
+  public var taskID: Int?
+  public var pendingRest: String?
+  public var state: String
+  public var reason: String
+  public var timeLimit: String
+  public var nodes: String
+
+  public static func parse(_ line: Substring) -> SqueueRecord? {
+    let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+    guard fields.count == 7, !fields[0].isEmpty, !fields[3].isEmpty else { return nil }
+    var task: Int? = nil
+    var rest: String? = nil
+    if fields[2] != "N/A" {
+      if let id = Int(fields[2]) { task = id } else { rest = fields[2] }
+    }
+    return SqueueRecord(
+      jobID: fields[0], arrayJobID: fields[1], taskID: task, pendingRest: rest, state: fields[3],
+      reason: fields[4], timeLimit: fields[5], nodes: fields[6])
+  }
+
+  public static func parseAll(_ text: String) -> [SqueueRecord] {
+    text.split(separator: "\n").compactMap(parse)
+  }
+
+  /// Folds the records of one job into the scheduler-neutral snapshot.
+  public static func snapshot(_ records: [SqueueRecord]) -> JobSnapshot {
+    var snapshot = JobSnapshot()
+    if records.isEmpty { snapshot.unknown = true }
+    for record in records {
+      let state: JobSnapshot.TaskState
+      switch record.state {
+      case "PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SUSPENDED", "RESV_DEL_HOLD":
+        state = .pending(reason: record.reason)
+      case "RUNNING", "CONFIGURING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING", "STOPPED":
+        state = .running
+      default:
+        state = .ended
+      }
+      if let rest = record.pendingRest {
+        snapshot.pendingRest = "\(rest) (\(record.reason))"
+      } else {
+        snapshot.tasks[record.taskID ?? 0] = state
+      }
+    }
+    return snapshot
+  }
+}
+
+/// Slurm's final job states, as squeue, scontrol and sacct name them.
+public enum SlurmState {
+  /// `sacct` appends the canceller: `CANCELLED by 1000`.
+  public static func taskEnd(state: String, exitCode: String, timeLimit: String?, nodes: String?)
+    -> TaskEnd
+  {
+    let words = state.split(separator: " ")
+    let name = words.first.map(String.init) ?? state
+    let kind: TaskEnd.Kind
+    switch name {
+    case "COMPLETED": kind = .completed
+    case "FAILED": kind = .failed
+    case "TIMEOUT": kind = .timeout
+    case "CANCELLED":
+      let by = words.count >= 3 && words[1] == "by" ? String(words[2]) : nil
+      kind = .cancelled(by: by)
+    case "NODE_FAIL": kind = .nodeFailure
+    case "BOOT_FAIL": kind = .bootFailure
+    case "PREEMPTED": kind = .preempted
+    case "OUT_OF_MEMORY": kind = .outOfMemory
+    case "DEADLINE": kind = .deadline
+    default: kind = .other(state)
+    }
+    let (code, signal) = parseExitCode(exitCode)
+    return TaskEnd(
+      kind: kind, exitCode: code, signal: signal,
+      timeLimit: timeLimit.flatMap { $0.isEmpty ? nil : $0 },
+      nodes: nodes.flatMap { $0.isEmpty || $0 == "(null)" || $0 == "None assigned" ? nil : $0 })
+  }
+
+  /// `code:signal`, as in `ExitCode=3:0` or `0:15`.
+  public static func parseExitCode(_ text: String) -> (Int32, Int32) {
+    let parts = text.split(separator: ":")
+    let code = parts.first.flatMap { Int32($0) } ?? 0
+    let signal = parts.count > 1 ? Int32(parts[1]) ?? 0 : 0
+    return (code, signal)
+  }
+}
+
+/// `scontrol show job -o ID`: one line per job (per task for arrays) of `Key=Value` pairs.
+public struct ScontrolJob: Equatable, Sendable {
+  public var fields: [String: String]
+
+  public subscript(key: String) -> String? { fields[key] }
+
+  /// Values may hold spaces (`Command=`, `Comment=`), so a new field starts only at a word
+  /// that looks like `Key=`.
+  public static func parse(_ line: Substring) -> ScontrolJob? {
+    var fields: [String: String] = [:]
+    var currentKey: String?
+    var currentValue = ""
+    for word in line.split(separator: " ", omittingEmptySubsequences: true) {
+      if let equals = word.firstIndex(of: "="),
+        word[..<equals].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "/" || $0 == ":" || $0 == "_" }),
+        !word[..<equals].isEmpty
+      {
+        if let key = currentKey { fields[key] = currentValue }
+        currentKey = String(word[..<equals])
+        currentValue = String(word[word.index(after: equals)...])
+      } else if currentKey != nil {
+        currentValue += " " + word
+      }
+    }
+    if let key = currentKey { fields[key] = currentValue }
+    guard fields["JobId"] != nil else { return nil }
+    return ScontrolJob(fields: fields)
+  }
+
+  public static func parseAll(_ text: String) -> [ScontrolJob] {
+    text.split(separator: "\n").compactMap(parse)
+  }
+
+  public var taskID: Int? { fields["ArrayTaskId"].flatMap { Int($0) } }
+
+  public var end: TaskEnd {
+    SlurmState.taskEnd(
+      state: fields["JobState"] ?? "", exitCode: fields["ExitCode"] ?? "0:0",
+      timeLimit: fields["TimeLimit"], nodes: fields["NodeList"])
+  }
+}
+
+/// One row of `sacct -P -n -X --format=JobIDRaw,JobID,State,ExitCode,Timelimit,NodeList`.
+/// With `-X` only allocations are listed; without it `.batch` and `.extern` step rows come
+/// too, and are skipped here.
+public struct SacctRecord: Equatable, Sendable {
+  public static let format = "JobIDRaw,JobID,State,ExitCode,Timelimit,NodeList"
+
+  public var rawID: String
+  /// `123`, `123_4`, `123_[5-9%2]`.
+  public var jobID: String
+  public var end: TaskEnd
+
+  public static func parse(_ line: Substring) -> SacctRecord? {
+    let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+    guard fields.count >= 6, !fields[0].isEmpty else { return nil }
+    if fields[0].contains(".") { return nil }  // a step row: 123.batch, 123.extern, 123.0
+    return SacctRecord(
+      rawID: fields[0], jobID: fields[1],
+      end: SlurmState.taskEnd(state: fields[2], exitCode: fields[3], timeLimit: fields[4], nodes: fields[5]))
+  }
+
+  public static func parseAll(_ text: String) -> [SacctRecord] {
+    text.split(separator: "\n").compactMap(parse)
+  }
+
+  /// The array task id from `123_4`; nil for a plain job or a combined pending row.
+  public var taskID: Int? {
+    guard let underscore = jobID.firstIndex(of: "_") else { return nil }
+    return Int(jobID[jobID.index(after: underscore)...])
+  }
+}
+
+/// Slurm client errors that mean "try again": the controller is restarting, busy or away.
+public enum SlurmErrorText {
+  static let transient = [
+    "Socket timed out", "Unable to contact slurm controller", "Zero Bytes were transmitted",
+    "Connection refused", "Communication connection failure", "Transport endpoint",
+    "Slurm backup controller in standby mode", "Resource temporarily unavailable",
+    "Connection timed out", "Slurmctld not responding", "Unable to establish connection",
+    "slurm_persist_conn_open_without_init", "Unexpected message received",
+  ]
+
+  public static func isTransient(_ stderr: String) -> Bool {
+    transient.contains { stderr.localizedCaseInsensitiveContains($0) }
+  }
+
+  public static func isUnknownJob(_ stderr: String) -> Bool {
+    stderr.contains("Invalid job id specified")
+  }
+
+  /// The most useful line of sbatch's error output: Slurm's reason, without the prefix.
+  public static func summary(_ stderr: String) -> String {
+    let lines = stderr.split(separator: "\n").map { line -> String in
+      var text = Substring(line)
+      for prefix in ["sbatch: error: ", "squeue: error: ", "scancel: error: ", "scontrol: error: "]
+      where text.hasPrefix(prefix) {
+        text = text.dropFirst(prefix.count)
+      }
+      return String(text)
+    }.filter { !$0.isEmpty }
+    if let refusal = lines.first(where: { $0.hasPrefix("Batch job submission failed: ") }) {
+      let reason = refusal.dropFirst("Batch job submission failed: ".count)
+      let detail = lines.first { !$0.hasPrefix("Batch job submission failed") }
+      return detail.map { "\(reason) (\($0))" } ?? String(reason)
+    }
+    return lines.first ?? "no error text"
+  }
+}
+
+extension String {
+  fileprivate func localizedCaseInsensitiveContains(_ other: String) -> Bool {
+    lowercased().contains(other.lowercased())
+  }
+}

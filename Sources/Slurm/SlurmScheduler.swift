@@ -1,0 +1,172 @@
+public import Foundation
+public import Scheduling
+
+/// The real backend: sbatch, squeue, scontrol, sacct and scancel, always as argv (never a
+/// shell), with a sanitised environment, and with transient controller errors retried
+/// with backoff instead of failing the CI job.
+public struct SlurmScheduler: Scheduler {
+  public let name = "Slurm"
+  let runner: any CommandRunner
+  /// The environment every Slurm command gets: no CI variables.
+  let environment: [String: String]
+  let retry: RetryPolicy
+
+  public init(
+    runner: any CommandRunner, environment: [String: String], retry: RetryPolicy = RetryPolicy()
+  ) {
+    self.runner = runner
+    self.environment = environment
+    self.retry = retry
+  }
+
+  /// Runs a Slurm command, retrying while the controller is unreachable.
+  func slurm(_ arguments: [String], patience: TimeInterval? = nil) throws -> CommandResult {
+    var delay = retry.firstDelay
+    let deadline = Date().addingTimeInterval(patience ?? retry.patience)
+    while true {
+      let result: CommandResult
+      do {
+        result = try runner.run(Command(arguments, environment: environment, timeout: retry.commandTimeout))
+      } catch {
+        throw SchedulerError(.unavailable, "cannot run \(arguments[0]): \(error)")
+      }
+      let transient = !result.status.isSuccess && (SlurmErrorText.isTransient(result.stderr) || result.status == .signaled(9))
+      if !transient { return result }
+      if Date().addingTimeInterval(delay) > deadline {
+        throw SchedulerError(
+          .unavailable,
+          "Slurm did not answer (\(arguments[0]): \(SlurmErrorText.summary(result.stderr))); gave up after \(Int(patience ?? retry.patience)) s"
+        )
+      }
+      retry.sleep(delay)
+      delay = min(delay * 2, retry.maxDelay)
+    }
+  }
+
+  public func checkAvailable() throws {
+    let result = try slurm(["scontrol", "ping"])
+    guard result.status.isSuccess, result.stdout.contains("is UP") else {
+      let detail = result.stdout.split(separator: "\n").first.map(String.init) ?? SlurmErrorText.summary(result.stderr)
+      throw SchedulerError(.unavailable, "Slurm is not available: \(detail)")
+    }
+  }
+
+  /// The sbatch argv for a job: the driver's own options first, then the user's, then the
+  /// wrapper. Public for `explain` and for tests.
+  public static func sbatchArguments(for job: BatchJob) -> [String] {
+    [
+      "sbatch", "--parsable",
+      "--job-name=\(job.name)",
+      "--output=\(JobFiles.outputPattern(in: job.directory, isArray: job.isArray))",
+      "--chdir=\(job.workingDirectory)",
+      // The environment sbatch sees is already sanitised (no CI variables).
+      "--export=ALL",
+      // A requeue would run the CI script twice into the same log.
+      "--no-requeue",
+    ] + job.request.arguments + [job.wrapperScript]
+  }
+
+  public func submit(_ job: BatchJob) throws -> JobID {
+    var delay = retry.firstDelay
+    let deadline = Date().addingTimeInterval(retry.patience)
+    while true {
+      let result: CommandResult
+      do {
+        result = try runner.run(
+          Command(SlurmScheduler.sbatchArguments(for: job), environment: environment, timeout: retry.commandTimeout))
+      } catch {
+        throw SchedulerError(.unavailable, "cannot run sbatch: \(error)")
+      }
+      if result.status.isSuccess {
+        guard let id = SbatchOutput.jobID(from: result.stdout) else {
+          throw SchedulerError(.unexpectedOutput, "sbatch printed no job id: \(result.stdout.prefix(200))")
+        }
+        return id
+      }
+      guard SlurmErrorText.isTransient(result.stderr) || result.status == .signaled(9) else {
+        throw SchedulerError(.submissionRefused, "Slurm refused the job: \(SlurmErrorText.summary(result.stderr))")
+      }
+      // A timed-out sbatch may have reached the controller all the same: adopt that job
+      // rather than submit a second copy.
+      if let existing = try? jobs(named: job.name).first { return existing }
+      if Date().addingTimeInterval(delay) > deadline {
+        throw SchedulerError(
+          .unavailable,
+          "Slurm did not answer sbatch (\(SlurmErrorText.summary(result.stderr))); gave up after \(Int(retry.patience)) s")
+      }
+      retry.sleep(delay)
+      delay = min(delay * 2, retry.maxDelay)
+    }
+  }
+
+  func jobs(named name: String) throws -> [JobID] {
+    let result = try runner.run(
+      Command(["squeue", "-h", "--me", "--name=\(name)", "-o", "%F"], environment: environment, timeout: retry.commandTimeout))
+    guard result.status.isSuccess else { return [] }
+    return Array(Set(result.stdout.split(separator: "\n").map { JobID(String($0)) })).sorted { $0.raw < $1.raw }
+  }
+
+  public func snapshot(of id: JobID) throws -> JobSnapshot {
+    // One attempt only: the caller polls again later anyway.
+    let result = try runner.run(
+      Command(["squeue", "-h", "-r", "-t", "all", "-j", id.raw, "-o", SqueueRecord.format],
+              environment: environment, timeout: retry.commandTimeout))
+    if result.status.isSuccess { return SqueueRecord.snapshot(SqueueRecord.parseAll(result.stdout)) }
+    if SlurmErrorText.isUnknownJob(result.stderr) { return JobSnapshot(unknown: true) }
+    throw SchedulerError(.unavailable, "squeue: \(SlurmErrorText.summary(result.stderr))")
+  }
+
+  public func finalStates(of id: JobID, in directory: String) throws -> TaskEnds {
+    let shown = try slurm(["scontrol", "show", "job", "-o", id.raw])
+    if shown.status.isSuccess {
+      let jobs = ScontrolJob.parseAll(shown.stdout)
+      var ends = TaskEnds()
+      for job in jobs {
+        if let task = job.taskID { ends.byTask[task] = job.end } else { ends.otherwise = job.end }
+      }
+      if !jobs.isEmpty { return ends }
+    } else if !SlurmErrorText.isUnknownJob(shown.stderr) {
+      throw SchedulerError(.unavailable, "scontrol: \(SlurmErrorText.summary(shown.stderr))")
+    }
+    // Purged from the controller's memory (MinJobAge): ask accounting.
+    let accounted = try slurm(["sacct", "-P", "-n", "-X", "-j", id.raw, "--format=\(SacctRecord.format)"])
+    guard accounted.status.isSuccess else {
+      throw SchedulerError(.unavailable, "sacct: \(SlurmErrorText.summary(accounted.stderr))")
+    }
+    var ends = TaskEnds()
+    for record in SacctRecord.parseAll(accounted.stdout) {
+      if let task = record.taskID { ends.byTask[task] = record.end } else { ends.otherwise = record.end }
+    }
+    return ends
+  }
+
+  public func cancel(_ id: JobID) throws {
+    let result = try slurm(["scancel", id.raw], patience: retry.cancelPatience)
+    if result.status.isSuccess || SlurmErrorText.isUnknownJob(result.stderr)
+      || result.stderr.contains("already completing or completed")
+    {
+      return
+    }
+    throw SchedulerError(.commandFailed, "scancel \(id): \(SlurmErrorText.summary(result.stderr))")
+  }
+
+  public func cancel(named name: String) throws {
+    let result = try slurm(["scancel", "--me", "--name=\(name)"], patience: retry.cancelPatience)
+    guard result.status.isSuccess else {
+      throw SchedulerError(.commandFailed, "scancel --name=\(name): \(SlurmErrorText.summary(result.stderr))")
+    }
+  }
+}
+
+/// How long and how often to retry a controller that does not answer.
+public struct RetryPolicy: Sendable {
+  public var firstDelay: TimeInterval = 1
+  public var maxDelay: TimeInterval = 15
+  /// How long a submission or query may keep failing before the job is given up.
+  public var patience: TimeInterval = 300
+  public var cancelPatience: TimeInterval = 30
+  public var commandTimeout: TimeInterval = 60
+  public var sleep: @Sendable (TimeInterval) -> Void = { Thread.sleep(forTimeInterval: $0) }
+
+  public init() {}
+}
