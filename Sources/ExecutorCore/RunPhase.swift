@@ -25,6 +25,12 @@ public struct RunPhase: Sendable {
 
   var settings: DriverSettings { context.settings }
 
+  /// Driver notes go to stderr, which the runner interleaves with stdout in the CI log; a
+  /// job whose last output had no newline would have the note glued to it.
+  func note(after lastByte: UInt8?, _ text: String) {
+    if let lastByte, lastByte != UInt8(ascii: "\n") { console.note("\n" + text) } else { console.note(text) }
+  }
+
   public func run(scriptPath: String, stageName: String) throws {
     let stage = RunStage(stageName)
     guard FileManager.default.isReadableFile(atPath: scriptPath) else {
@@ -158,6 +164,7 @@ public struct RunPhase: Sendable {
     var cancelled = false
     var cancelDeadline = Date.distantFuture
     let tick = settings.outputPollMilliseconds / 1000
+    var lastByte: UInt8? = nil
 
     func drain(final: Bool) {
       for task in tasks {
@@ -170,6 +177,7 @@ public struct RunPhase: Sendable {
             if !marked.isEmpty { console.output(marked) }
           } else {
             console.output(data)
+            lastByte = data.last
           }
         }
         if final, isArray {
@@ -205,12 +213,12 @@ public struct RunPhase: Sendable {
       if cancellation.isSet && !cancelled {
         cancelled = true
         cancelDeadline = Date().addingTimeInterval(settings.cancelWaitSeconds)
-        console.note("Cancelling \(scheduler.name) job \(id): the runner stopped this CI job (cancelled or timed out)")
-        do { try scheduler.cancel(id) } catch { console.note("Could not cancel job \(id): \(error); ci-cleanup will try again") }
+        note(after: lastByte, "Cancelling \(scheduler.name) job \(id): the runner stopped this CI job (cancelled or timed out)")
+        do { try scheduler.cancel(id) } catch { note(after: lastByte, "Could not cancel job \(id): \(error); ci-cleanup will try again") }
         lastPoll = .distantPast
       }
       if cancelled && Date() > cancelDeadline {
-        console.note("Job \(id) did not end within \(Int(settings.cancelWaitSeconds)) s of the cancel; ci-cleanup will cancel it again")
+        note(after: lastByte, "Job \(id) did not end within \(Int(settings.cancelWaitSeconds)) s of the cancel; ci-cleanup will cancel it again")
         break
       }
 
@@ -220,7 +228,7 @@ public struct RunPhase: Sendable {
         lastPoll = Date()
         do {
           let snapshot = try scheduler.snapshot(of: id)
-          if unavailableSince != nil { console.note("\(scheduler.name) answers again") }
+          if unavailableSince != nil { note(after: lastByte, "\(scheduler.name) answers again") }
           unavailableSince = nil
           schedulerUnknown = snapshot.unknown
           pendingReason = nil
@@ -248,7 +256,7 @@ public struct RunPhase: Sendable {
         } catch {
           if unavailableSince == nil {
             unavailableSince = Date()
-            console.note("\(scheduler.name) is not answering (\(error)); the job keeps running, will keep asking")
+            note(after: lastByte, "\(scheduler.name) is not answering (\(error)); the job keeps running, will keep asking")
           }
         }
       }
@@ -256,10 +264,10 @@ public struct RunPhase: Sendable {
       if Date().timeIntervalSince(lastHeartbeat) >= settings.heartbeatSeconds {
         let waited = Self.duration(Date().timeIntervalSince(submittedAt))
         if startedAt == nil {
-          console.note("Job \(id) is waiting in the queue (\(pendingReason ?? "no reason given yet")), \(waited) so far")
+          note(after: lastByte, "Job \(id) is waiting in the queue (\(pendingReason ?? "no reason given yet")), \(waited) so far")
           lastHeartbeat = Date()
         } else if Date().timeIntervalSince(lastOutput) >= max(settings.heartbeatSeconds * 10, 300) {
-          console.note("Job \(id) is running (no output for \(Self.duration(Date().timeIntervalSince(lastOutput)))), \(waited) since submission")
+          note(after: lastByte, "Job \(id) is running (no output for \(Self.duration(Date().timeIntervalSince(lastOutput)))), \(waited) since submission")
           lastHeartbeat = Date()
         }
       }
@@ -283,7 +291,7 @@ public struct RunPhase: Sendable {
     }
     let queued = (startedAt ?? finished).timeIntervalSince(submittedAt)
     let ran = startedAt.map { finished.timeIntervalSince($0) } ?? 0
-    console.note("\(scheduler.name) job \(id) ended: queued about \(Self.duration(queued)), ran about \(Self.duration(ran))")
+    note(after: lastByte, "\(scheduler.name) job \(id) ended: queued about \(Self.duration(queued)), ran about \(Self.duration(ran))")
     if cancelled {
       return .build(exitCode: 143, message: "\(scheduler.name) job \(id) was cancelled because the CI job was stopped")
     }

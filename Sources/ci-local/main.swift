@@ -1,1 +1,82 @@
-print("stub")
+import ArgumentParser
+import Foundation
+import RunnerEmulator
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// ci-local: runs a .gitlab-ci.yml on this machine through the four driver executables,
+/// exactly as gitlab-runner's custom executor would call them.
+struct CILocal: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "ci-local",
+    abstract: "Run a .gitlab-ci.yml pipeline here through the ci-slurm executor (no GitLab server needed).")
+
+  @Argument(help: "The pipeline file.") var file: String = ".gitlab-ci.yml"
+  @Option(name: .long, help: "Run only this job (repeatable); its needs are not run.") var job: [String] = []
+  @Option(name: .long, help: "How many jobs run at once (1 streams the log live).") var jobs: Int = 4
+  @Option(name: .long, help: "The project directory copied into each job (default: the pipeline file's folder).") var project: String?
+  @Option(name: .long, help: "The project path, as GitLab's CI_PROJECT_PATH.") var projectPath: String?
+  @Option(name: .long, help: "Folder holding ci-config, ci-prepare, ci-run, ci-cleanup (default: next to ci-local).") var executorDir: String?
+  @Option(name: .long, help: "Seconds between the runner's SIGTERM and SIGKILL to a phase.") var gracefulKillTimeout: Double = 30
+  @Option(name: .long, help: "A job's timeout when it sets none, in seconds.") var defaultTimeout: Int = 3600
+  @Option(name: .long, help: "Set a variable for every job, NAME=VALUE (repeatable).") var variable: [String] = []
+  @Flag(name: .long, help: "List the jobs and their order, run nothing.") var list = false
+
+  func run() throws {
+    let fileURL = URL(fileURLWithPath: file).standardizedFileURL
+    let projectDirectory = project.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? fileURL.deletingLastPathComponent().path
+    var pipeline = try Pipeline.load(file: fileURL.path, projectDirectory: projectDirectory)
+    let extra = try variable.map { text -> PipelineJob.Pair in
+      guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
+        throw ValidationError("--variable takes NAME=VALUE, not '\(text)'")
+      }
+      return PipelineJob.Pair(name: String(text[..<equals]), value: String(text[text.index(after: equals)...]))
+    }
+    for index in pipeline.jobs.indices { pipeline.jobs[index].variables += extra }
+    for warning in pipeline.warnings { FileHandle.standardError.write(Data("ci-local: warning: \(warning)\n".utf8)) }
+    if list {
+      for job in pipeline.jobs {
+        let after = pipeline.prerequisites(of: job).map(\.name)
+        print("\(job.stage)\t\(job.name)\(after.isEmpty ? "" : "\t(after: \(after.joined(separator: ", ")))")")
+      }
+      return
+    }
+    guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+    let directory = executorDir ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+    let executor = ExecutorPaths(directory: directory)
+    for path in [executor.config, executor.prepare, executor.run, executor.cleanup] where access(path, X_OK) != 0 {
+      throw ValidationError("\(path) is not an executable; build the package (swift build) or pass --executor-dir")
+    }
+    let home = ProcessInfo.processInfo.environment["HOME"] ?? "/tmp"
+    var options = PipelineRunner.Options(stateDirectory: "\(home)/.ci-local")
+    options.concurrency = jobs
+    options.only = job
+    options.projectPath = projectPath ?? "local/\(URL(fileURLWithPath: projectDirectory).lastPathComponent)"
+    options.runner.gracefulKillTimeout = gracefulKillTimeout
+    options.runner.defaultJobTimeout = defaultTimeout
+    let runner = PipelineRunner(pipeline: pipeline, projectDirectory: projectDirectory, executor: executor, options: options)
+
+    // Ctrl-C or SIGTERM: stop every running job the way the runner aborts (SIGTERM to each
+    // phase's process group, then cleanup), then exit.
+    var sources: [any DispatchSourceSignal] = []
+    for number in [SIGINT, SIGTERM] {
+      signal(number, SIG_IGN)
+      let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+      source.setEventHandler {
+        FileHandle.standardError.write(Data("\nci-local: stopping: running jobs get SIGTERM, then cleanup\n".utf8))
+        runner.stop.set()
+      }
+      source.resume()
+      sources.append(source)
+    }
+    let outcome = try runner.run()
+    print(PipelineRunner.summary(outcome))
+    _ = sources
+    if runner.stop.isSet { throw ExitCode(130) }
+    if !outcome.passed { throw ExitCode(1) }
+  }
+}
+
+CILocal.main()
