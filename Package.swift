@@ -59,12 +59,14 @@ let package = Package(
       dependencies: [
         "RunnerEmulator", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ], swiftSettings: strict),
-    .testTarget(name: "SlurmTests", dependencies: ["Slurm"], resources: [.copy("Fixtures")]),
+    .testTarget(name: "SlurmTests", dependencies: ["Slurm", "Scheduling"], exclude: ["Fixtures"]),
     .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "ChildProcesses"]),
     .testTarget(name: "ExecutorCoreTests", dependencies: ["ExecutorCore", "Scheduling", "CustomExecutorAPI"]),
     .testTarget(name: "RunnerEmulatorTests", dependencies: ["RunnerEmulator"]),
+    // Runs the built executables: with fake Slurm commands first on PATH, and against the
+    // real local Slurm (required when CI=true).
     .testTarget(
-      name: "ExecutorEndToEndTests", dependencies: ["CustomExecutorAPI"],
-      resources: [.copy("FakeBin")]),
+      name: "ExecutorEndToEndTests", dependencies: ["CustomExecutorAPI", "ChildProcesses"],
+      exclude: ["FakeBin"]),
   ]
 )

@@ -39,6 +39,7 @@ public struct DriverSettings: Equatable, Sendable {
   public struct Error: Swift.Error, Equatable, CustomStringConvertible, Sendable {
     public var message: String
     public var description: String { message }
+    public init(message: String) { self.message = message }
   }
 
   static let keys = [
@@ -104,8 +105,9 @@ public struct DriverSettings: Equatable, Sendable {
       case "keep_job_dirs": settings.keepJobDirectories = try boolean()
       case "keep_builds": settings.keepBuilds = try boolean()
       default:
-        let best = keys.min { editDistance($0, key) < editDistance($1, key) }
-        let hint = best.map { editDistance($0, key) <= 3 ? "; did you mean '\($0)'?" : "" } ?? ""
+        let best = keys.first { $0.hasPrefix(key) || key.hasPrefix($0) }
+          ?? keys.min { editDistance($0, key) < editDistance($1, key) }.flatMap { editDistance($0, key) <= 3 ? $0 : nil }
+        let hint = best.map { "; did you mean '\($0)'?" } ?? ""
         throw Error(message: "\(at): unknown setting '\(key)'\(hint)")
       }
     }

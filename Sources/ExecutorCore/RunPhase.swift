@@ -223,7 +223,9 @@ public struct RunPhase: Sendable {
       }
 
       // Ask the controller only now and then: the status file reports a normal end.
-      let pollEvery = cancelled ? 1.0 : (startedAt == nil ? min(settings.pollSeconds, 5) : settings.pollSeconds)
+      // A task that got SIGTERM (time limit, scancel) is about to end: look sooner.
+      let terminated = statuses.values.contains { if case .terminated = $0 { return true } else { return false } }
+      let pollEvery = cancelled || terminated ? 1.0 : (startedAt == nil ? min(settings.pollSeconds, 5) : settings.pollSeconds)
       if Date().timeIntervalSince(lastPoll) >= pollEvery {
         lastPoll = Date()
         do {
@@ -295,7 +297,7 @@ public struct RunPhase: Sendable {
     if cancelled {
       return .build(exitCode: 143, message: "\(scheduler.name) job \(id) was cancelled because the CI job was stopped")
     }
-    return JobVerdict.decide(jobID: id, outcomes: outcomes, isArray: isArray)
+    return JobVerdict.decide(jobID: id, outcomes: outcomes, isArray: isArray, scheduler: scheduler.name)
   }
 
   /// The scheduler's end states, waiting out COMPLETING (a job killed at its time limit is

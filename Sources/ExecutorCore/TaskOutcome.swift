@@ -65,7 +65,7 @@ public enum TaskOutcome: Equatable, Sendable {
 
 /// The whole job's verdict from its tasks' outcomes, with the one line that says why.
 public enum JobVerdict {
-  public static func decide(jobID: JobID, outcomes: [Int: TaskOutcome], isArray: Bool) -> DriverFailure? {
+  public static func decide(jobID: JobID, outcomes: [Int: TaskOutcome], isArray: Bool, scheduler: String = "Slurm") -> DriverFailure? {
     let ordered = outcomes.sorted { $0.key < $1.key }
     let failing = ordered.filter { $0.value != .succeeded }
     guard !failing.isEmpty else { return nil }
@@ -73,13 +73,13 @@ public enum JobVerdict {
     if !isArray, let only = failing.first?.value {
       switch only {
       case .timedOut(let limit):
-        return .build(exitCode: 124, message: "Slurm job \(jobID) hit its time limit\(limit.map { " of \($0)" } ?? "")")
+        return .build(exitCode: 124, message: "\(scheduler) job \(jobID) hit its time limit\(limit.map { " of \($0)" } ?? "")")
       case .outOfMemory:
-        return .build(exitCode: 137, message: "Slurm job \(jobID) ran out of memory (ask for more with --mem)")
+        return .build(exitCode: 137, message: "\(scheduler) job \(jobID) ran out of memory (ask for more with --mem)")
       case .cancelledOutside(let by):
-        return .system("Slurm job \(jobID) was cancelled outside CI\(by.map { " (by uid \($0))" } ?? "")")
+        return .system("\(scheduler) job \(jobID) was cancelled outside CI\(by.map { " (by uid \($0))" } ?? "")")
       case .infrastructure(let why):
-        return .system("Slurm job \(jobID) did not finish: \(why)")
+        return .system("\(scheduler) job \(jobID) did not finish: \(why)")
       case .failed(let code):
         return .build(exitCode: code, message: nil)
       case .succeeded:
@@ -88,9 +88,9 @@ public enum JobVerdict {
     }
     let list = failing.map { "\($0.key) (\($0.value.summary))" }.joined(separator: ", ")
     if !system.isEmpty {
-      return .system("Slurm job \(jobID): \(failing.count) of \(outcomes.count) tasks did not succeed: \(list)")
+      return .system("\(scheduler) job \(jobID): \(failing.count) of \(outcomes.count) tasks did not succeed: \(list)")
     }
     let code = failing.first!.value.buildExitCode ?? 1
-    return .build(exitCode: code, message: "Slurm job \(jobID): \(failing.count) of \(outcomes.count) tasks failed: \(list)")
+    return .build(exitCode: code, message: "\(scheduler) job \(jobID): \(failing.count) of \(outcomes.count) tasks failed: \(list)")
   }
 }

@@ -43,11 +43,11 @@ public struct LocalScheduler: Scheduler {
     }
     if job.isArray {
       lines.append(
-        "  ( export SLURM_ARRAY_TASK_ID=$t SLURM_TASK_PID=$BASHPID; \(run); rc=$?; if [ $rc = 124 ]; then echo timeout > \"$dir/local-end-$t\"; fi ) > \"$dir/output-$t.log\" 2>&1 &"
+        "  ( export SLURM_ARRAY_TASK_ID=$t SLURM_TASK_PID=$BASHPID; \(run); rc=$?; if [ $rc = 124 ]; then echo \(SlurmTime.format(seconds: limit ?? 0)) > \"$dir/local-end-$t\"; fi ) > \"$dir/output-$t.log\" 2>&1 &"
       )
     } else {
       lines.append(
-        "  ( \(run); rc=$?; if [ $rc = 124 ]; then echo timeout > \"$dir/local-end-$t\"; fi ) > \"$dir/output.log\" 2>&1 &"
+        "  ( \(run); rc=$?; if [ $rc = 124 ]; then echo \(SlurmTime.format(seconds: limit ?? 0)) > \"$dir/local-end-$t\"; fi ) > \"$dir/output.log\" 2>&1 &"
       )
     }
     lines += ["done", "wait", ""]
@@ -95,7 +95,10 @@ public struct LocalScheduler: Scheduler {
     var ends: [Int: TaskEnd] = [:]
     let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
     for name in names where name.hasPrefix("local-end-") {
-      if let task = Int(name.dropFirst("local-end-".count)) { ends[task] = TaskEnd(kind: .timeout) }
+      if let task = Int(name.dropFirst("local-end-".count)) {
+        let limit = (try? String(contentsOfFile: "\(directory)/\(name)", encoding: .utf8))?.split(separator: "\n").first.map(String.init)
+        ends[task] = TaskEnd(kind: .timeout, timeLimit: limit)
+      }
     }
     return TaskEnds(byTask: ends, otherwise: TaskEnd(kind: .cancelled(by: nil)))
   }

@@ -73,7 +73,8 @@ public struct SlurmScheduler: Scheduler {
       let result: CommandResult
       do {
         result = try runner.run(
-          Command(SlurmScheduler.sbatchArguments(for: job), environment: environment, timeout: retry.commandTimeout))
+          // sbatch --export=ALL hands its own environment to the job: the job's sanitised one.
+          Command(SlurmScheduler.sbatchArguments(for: job), environment: job.environment, timeout: retry.commandTimeout))
       } catch {
         throw SchedulerError(.unavailable, "cannot run sbatch: \(error)")
       }

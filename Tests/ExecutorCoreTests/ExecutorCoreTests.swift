@@ -1,0 +1,168 @@
+import CustomExecutorAPI
+import ExecutorCore
+import Foundation
+import Scheduling
+import Testing
+
+@Suite struct SettingsTests {
+  @Test func everyKeyIsRead() throws {
+    let text = """
+      # admin settings
+      backend = "slurm"
+      data_root = "/shared/ci"   # on the parallel file system
+      after_script = "scheduler"
+      default_parameters = "-p debug -A proj"
+      heartbeat_seconds = 15
+      poll_seconds = 2.5
+      output_poll_ms = 50
+      cancel_wait_seconds = 5
+      keep_job_dirs = true
+      keep_builds = true
+      """
+    let settings = try DriverSettings.parse(text, origin: "s.toml", defaultDataRoot: "/home/u/.ci-slurm")
+    #expect(settings.backend == .slurm)
+    #expect(settings.dataRoot == "/shared/ci")
+    #expect(settings.afterScript == .scheduler)
+    #expect(settings.defaultParameters == "-p debug -A proj")
+    #expect(settings.heartbeatSeconds == 15)
+    #expect(settings.pollSeconds == 2.5)
+    #expect(settings.outputPollMilliseconds == 50)
+    #expect(settings.keepJobDirectories && settings.keepBuilds)
+  }
+
+  @Test func defaultsWithoutAFile() throws {
+    let settings = try DriverSettings.parse("", origin: "s.toml", defaultDataRoot: "/root/.ci-slurm")
+    #expect(settings == DriverSettings(dataRoot: "/root/.ci-slurm"))
+    #expect(settings.afterScript == .local)
+  }
+
+  @Test(arguments: [
+    ("pol_seconds = 3", "s.toml:1: unknown setting 'pol_seconds'; did you mean 'poll_seconds'?"),
+    ("backend = \"pbs\"", "s.toml:1: 'backend' must be one of \"auto\", \"slurm\", \"local\", not \"pbs\""),
+    ("\npoll_seconds = \"3\"", "s.toml:2: 'poll_seconds' must be a number, not a string"),
+    ("data_root = \"relative\"", "s.toml:1: 'data_root' must be an absolute path"),
+    ("keep_builds = yes", "s.toml:1: 'yes' is not a value (quote strings: \"...\")"),
+    ("backend = \"slurm", "s.toml:1: unterminated string"),
+    ("[caps\n", "s.toml:1: expected ] after the table name"),
+    ("poll_seconds = 3\npoll_seconds = 4", "s.toml:2: 'poll_seconds' is set twice"),
+    ("poll_seconds = 0", "s.toml:1: 'poll_seconds' must be between 0.5 and 3600.0"),
+  ])
+  func badSettingsNameTheLineAndKey(text: String, message: String) {
+    #expect(throws: DriverSettings.Error(message: message)) {
+      try DriverSettings.parse(text, origin: "s.toml", defaultDataRoot: "/x")
+    }
+  }
+}
+
+@Suite struct TaskOutcomeTests {
+  @Test func statusFileWinsWhenTheScriptEndedByItself() {
+    #expect(TaskOutcome.classify(status: .exited(0), end: nil) == .succeeded)
+    #expect(TaskOutcome.classify(status: .exited(3), end: TaskEnd(kind: .timeout)) == .failed(exitCode: 3))
+  }
+
+  @Test func terminatedTasksAreExplainedBySlurm() {
+    #expect(TaskOutcome.classify(status: .terminated(143), end: TaskEnd(kind: .timeout, timeLimit: "00:01:00")) == .timedOut(limit: "00:01:00"))
+    #expect(TaskOutcome.classify(status: nil, end: TaskEnd(kind: .nodeFailure, nodes: "n3")) == .infrastructure("its node failed (n3)"))
+    #expect(TaskOutcome.classify(status: nil, end: TaskEnd(kind: .cancelled(by: "1000"))) == .cancelledOutside(by: "1000"))
+    #expect(TaskOutcome.classify(status: nil, end: nil).isSystemFailure)
+  }
+
+  @Test func verdicts() {
+    let id = JobID("123")
+    #expect(JobVerdict.decide(jobID: id, outcomes: [0: .succeeded], isArray: false) == nil)
+    #expect(JobVerdict.decide(jobID: id, outcomes: [0: .failed(exitCode: 3)], isArray: false) == .build(exitCode: 3, message: nil))
+    #expect(JobVerdict.decide(jobID: id, outcomes: [0: .timedOut(limit: "00:10:00")], isArray: false)
+      == .build(exitCode: 124, message: "Slurm job 123 hit its time limit of 00:10:00"))
+    #expect(JobVerdict.decide(jobID: id, outcomes: [0: .cancelledOutside(by: "0")], isArray: false)
+      == .system("Slurm job 123 was cancelled outside CI (by uid 0)"))
+    #expect(JobVerdict.decide(jobID: id, outcomes: [0: .succeeded, 1: .failed(exitCode: 4), 2: .succeeded, 3: .failed(exitCode: 9)], isArray: true)
+      == .build(exitCode: 4, message: "Slurm job 123: 2 of 4 tasks failed: 1 (exit 4), 3 (exit 9)"))
+    #expect(JobVerdict.decide(jobID: id, outcomes: [0: .failed(exitCode: 4), 1: .infrastructure("its node failed")], isArray: true)
+      == .system("Slurm job 123: 2 of 2 tasks did not succeed: 0 (exit 4), 1 (its node failed)"))
+  }
+}
+
+@Suite struct OutputFollowerTests {
+  @Test func readsOnlyNewBytesAndKeepsSplitCharactersWhole() throws {
+    let path = NSTemporaryDirectory() + "follow-" + UUID().uuidString
+    let follower = OutputFollower(path: path)
+    #expect(follower.readNew().isEmpty)  // no file yet
+    FileManager.default.createFile(atPath: path, contents: nil)
+    let handle = try #require(FileHandle(forWritingAtPath: path))
+    let text = Array("héllo wörld ✓".utf8)
+    var received = Data()
+    // Write one byte at a time, splitting every multibyte character across reads.
+    for byte in text {
+      handle.write(Data([byte]))
+      received.append(follower.readNew())
+    }
+    #expect(String(decoding: received, as: UTF8.self) == "héllo wörld ✓")
+    #expect(follower.readNew().isEmpty)
+    #expect(follower.bytesRead == text.count)
+  }
+
+  @Test func prefixerHoldsPartialLinesUntilTheirNewline() {
+    var prefixer = LinePrefixer(task: 3)
+    #expect(prefixer.feed(Data("par".utf8)).isEmpty)
+    #expect(String(decoding: prefixer.feed(Data("tial\nnext".utf8)), as: UTF8.self) == "[task 3] partial\n")
+    #expect(String(decoding: prefixer.finish(), as: UTF8.self) == "[task 3] next\n")
+    #expect(prefixer.finish().isEmpty)
+  }
+}
+
+@Suite struct JobContextTests {
+  func context(_ values: [String: String]) throws -> JobContext {
+    try JobContext(environment: RunnerEnvironment(values), settings: DriverSettings(dataRoot: "/data"))
+  }
+
+  @Test func namesAndDirectoriesComeFromTheJob() throws {
+    let job = try context(["CUSTOM_ENV_CI_JOB_ID": "42", "CUSTOM_ENV_CI_PROJECT_PATH_SLUG": "group-my proj;rm"])
+    #expect(job.schedulerJobName == "ci-group-my-proj-rm-42")
+    #expect(job.jobDirectory == "/data/jobs/42")
+    #expect(job.buildsDirectory == "/data/builds/42")
+  }
+
+  @Test func aMissingOrOddJobIDIsASystemFailure() {
+    #expect(throws: DriverFailure.self) { try context([:]) }
+    #expect(throws: DriverFailure.system("CUSTOM_ENV_CI_JOB_ID is '../../etc', not a job number")) {
+      try context(["CUSTOM_ENV_CI_JOB_ID": "../../etc"])
+    }
+  }
+
+  @Test func theJobPayloadsIDIsTrustedOverTheVariable() throws {
+    let path = NSTemporaryDirectory() + "response-" + UUID().uuidString + ".json"
+    try Data("{\"id\": 777}\n".utf8).write(to: URL(fileURLWithPath: path))
+    let job = try context(["CUSTOM_ENV_CI_JOB_ID": "1", "JOB_RESPONSE_FILE": path])
+    #expect(job.jobID == "777")
+  }
+
+  @Test func timeComesFromTheCIJobTimeoutWhenNotGiven() throws {
+    let given = try RunPhase.request(for: context(["CUSTOM_ENV_CI_JOB_ID": "1", "CUSTOM_ENV_CI_JOB_TIMEOUT": "3601", "CUSTOM_ENV_SCHEDULER_PARAMETERS": "-c 2"]))
+    #expect(given.arguments == ["--cpus-per-task=2", "--time=61"])
+    let own = try RunPhase.request(for: context(["CUSTOM_ENV_CI_JOB_ID": "1", "CUSTOM_ENV_CI_JOB_TIMEOUT": "3600", "CUSTOM_ENV_SCHEDULER_PARAMETERS": "-t 5"]))
+    #expect(own.arguments == ["--time=5"])
+  }
+
+  @Test func jobEnvironmentCarriesNoCIVariables() {
+    let env = RunPhase.jobEnvironment(from: RunnerEnvironment([
+      "PATH": "/bin", "HOME": "/h", "CUSTOM_ENV_SECRET": "s3cret", "JOB_RESPONSE_FILE": "/tmp/r", "LC_ALL": "C", "RUNNER_TOKEN": "t",
+    ]))
+    #expect(env == ["PATH": "/bin", "HOME": "/h", "LC_ALL": "C"])
+  }
+}
+
+@Suite struct ConfigOutputTests {
+  @Test func configJSONHasTheRunnersKeys() throws {
+    let context = try JobContext(environment: RunnerEnvironment(["CUSTOM_ENV_CI_JOB_ID": "9"]), settings: DriverSettings(dataRoot: "/d"))
+    let json = try ConfigPhase(context: context, hostname: "login1").output().encoded()
+    #expect(json == #"{"builds_dir":"/d/builds/9","builds_dir_is_shared":false,"cache_dir":"/d/cache","driver":{"name":"ci-slurm","version":"0.1.0"},"hostname":"login1","job_env":{"CI_SLURM_JOB_DIR":"/d/jobs/9"},"shell":"bash"}"#)
+  }
+
+  @Test func stageNames() {
+    #expect(RunStage("step_script") == .buildScript)
+    #expect(RunStage("build_script").isUserScript)
+    #expect(RunStage("step_release") == .step("release"))
+    #expect(!RunStage("get_sources").isUserScript)
+    #expect(RunStage("something_new") == .unknown("something_new"))
+  }
+}

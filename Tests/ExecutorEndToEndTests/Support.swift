@@ -1,0 +1,153 @@
+import ChildProcesses
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The package root and the built executables (`swift build` puts them in .build/debug).
+enum Package {
+  static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+  static let bin = ProcessInfo.processInfo.environment["CI_SLURM_BIN"] ?? "\(root)/.build/debug"
+  static let fakeBin = "\(root)/Tests/ExecutorEndToEndTests/FakeBin"
+}
+
+/// The backends the driver tests run against. Slurm is always on the list in CI
+/// (CI=true): there a missing cluster fails the tests instead of hiding them.
+enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
+  case slurm, local
+  var testDescription: String { rawValue }
+
+  static let slurmIsUp: Bool = {
+    guard let result = try? run(["scontrol", "ping"], env: ProcessInfo.processInfo.environment, timeout: 10) else { return false }
+    return result.status == .exited(0) && result.stdout.contains("is UP")
+  }()
+  static let inCI = ProcessInfo.processInfo.environment["CI"] == "true"
+  static var slurmRequired: Bool { inCI || slurmIsUp }
+  static var available: [Backend] { slurmRequired ? [.slurm, .local] : [.local] }
+  static var slurmOnly: [Backend] { slurmRequired ? [.slurm] : [] }
+}
+
+struct Run {
+  var status: TerminationStatus
+  var stdout: String
+  var stderr: String
+}
+
+func run(_ arguments: [String], env: [String: String], cwd: String? = nil, timeout: TimeInterval = 600) throws -> Run {
+  let child = try ChildProcess(arguments: arguments, environment: env, workingDirectory: cwd)
+  var out = Data()
+  var err = Data()
+  let finished = PipeDrain.drain(child, deadline: Date().addingTimeInterval(timeout)) { stream, data in
+    if stream == .stdout { out.append(data) } else { err.append(data) }
+  }
+  if !finished { child.signal(SIGKILL) }
+  return Run(status: child.wait(), stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+}
+
+/// One CI job as the runner would drive the driver: its environment, temp dir and the
+/// phases. Each has its own data root and job id, so tests run side by side.
+final class DriverJob: @unchecked Sendable {
+  let backend: Backend
+  let tmp: String
+  let jobID: String
+  var env: [String: String]
+
+  /// `fakeSlurm` puts FakeBin's commands first on PATH; `fakeModes` (FAKE_SBATCH=...) are
+  /// baked into per-job copies, because the driver gives Slurm commands a clean environment.
+  init(_ backend: Backend, parameters: String? = nil, fakeSlurm: Bool = false, fakeModes: [String: String] = [:]) throws {
+    self.backend = backend
+    tmp = NSTemporaryDirectory() + "ci-e2e-" + UUID().uuidString.prefix(8)
+    try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+    jobID = String(Int.random(in: 100_000...999_999_999))
+    var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CUSTOM_ENV_") && !$0.key.hasPrefix("CI_SLURM") }
+    if fakeSlurm {
+      let bin = "\(tmp)/fakebin"
+      try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+      let modes = fakeModes.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
+      for command in ["sbatch", "scontrol", "squeue", "scancel", "sacct"] {
+        let text = "#!/bin/sh\nexec env \(modes) \(Package.fakeBin)/\(command) \"$@\"\n"
+        FileManager.default.createFile(atPath: "\(bin)/\(command)", contents: Data(text.utf8), attributes: [.posixPermissions: 0o755])
+      }
+      env["PATH"] = "\(bin):\(env["PATH"] ?? "/usr/bin:/bin")"
+    }
+    env["TMPDIR"] = tmp
+    env["BUILD_FAILURE_EXIT_CODE"] = "1"
+    env["SYSTEM_FAILURE_EXIT_CODE"] = "2"
+    env["BUILD_EXIT_CODE_FILE"] = "\(tmp)/build_exit_code"
+    env["CI_SLURM_DATA_ROOT"] = "\(tmp)/data"
+    env["CI_SLURM_BACKEND"] = backend.rawValue
+    env["CUSTOM_ENV_CI_JOB_ID"] = jobID
+    env["CUSTOM_ENV_CI_PROJECT_PATH_SLUG"] = "e2e"
+    env["CUSTOM_ENV_CI_JOB_TIMEOUT"] = "600"
+    env["CUSTOM_ENV_CI_JOB_TOKEN"] = "glcbt-SECRET-TOKEN-\(jobID)"
+    if let parameters { env["CUSTOM_ENV_SCHEDULER_PARAMETERS"] = parameters }
+    self.env = env
+  }
+
+  var schedulerJobName: String { "ci-e2e-\(jobID)" }
+  var exitCodeFile: String? { try? String(contentsOfFile: "\(tmp)/build_exit_code", encoding: .utf8) }
+
+  func phase(_ name: String, _ arguments: [String] = [], timeout: TimeInterval = 600) throws -> Run {
+    try run(["\(Package.bin)/\(name)"] + arguments, env: env, cwd: tmp, timeout: timeout)
+  }
+
+  /// Writes a stage script the way the runner does (0700, in a fresh dir under tmp).
+  func script(_ body: String) throws -> String {
+    let directory = "\(tmp)/script\(UUID().uuidString.prefix(6))"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let path = "\(directory)/script"
+    let text = "#!/usr/bin/env bash\ntrap 'exit 1' TERM\nset -eo pipefail\nexport CI_JOB_TOKEN='\(env["CUSTOM_ENV_CI_JOB_TOKEN"]!)'\n\(body)\n"
+    FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o700])
+    return path
+  }
+
+  /// config, prepare, then one build_script stage.
+  func runScript(_ body: String, timeout: TimeInterval = 600) throws -> Run {
+    let config = try phase("ci-config")
+    #expect(config.status == .exited(0), "ci-config: \(config.stderr)")
+    let prepare = try phase("ci-prepare")
+    #expect(prepare.status == .exited(0), "ci-prepare: \(prepare.stderr)")
+    return try phase("ci-run", [try script(body), "build_script"], timeout: timeout)
+  }
+
+  /// Starts ci-run in the background (for signal tests).
+  func startScript(_ body: String) throws -> ChildProcess {
+    _ = try phase("ci-prepare")
+    return try ChildProcess(
+      arguments: ["\(Package.bin)/ci-run", try script(body), "build_script"], environment: env, workingDirectory: tmp,
+      stdout: .file("\(tmp)/run.out"), stderr: .file("\(tmp)/run.err"), newProcessGroup: true)
+  }
+
+  /// The Slurm jobs with this CI job's name that are not finished.
+  func liveSlurmJobs() throws -> [String] {
+    let result = try run(["squeue", "-h", "--name=\(schedulerJobName)", "-o", "%A %T"], env: env, timeout: 30)
+    return result.stdout.split(separator: "\n").map(String.init)
+  }
+
+  func cleanup() throws {
+    _ = try phase("ci-cleanup")
+  }
+
+  deinit { try? FileManager.default.removeItem(atPath: tmp) }
+}
+
+func waitFor(_ what: String, seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+  let end = Date().addingTimeInterval(seconds)
+  while Date() < end {
+    if try condition() { return true }
+    Thread.sleep(forTimeInterval: 0.2)
+  }
+  Issue.record("timed out waiting for \(what)")
+  return false
+}
+
+enum LogFacts {
+  /// The scheduler job id from the driver's "Submitted ... job N (" line.
+  static func jobID(_ log: String) -> String {
+    guard let range = log.range(of: " job ") else { return "?" }
+    return String(log[range.upperBound...].prefix { $0 != " " })
+  }
+}

@@ -1,0 +1,118 @@
+import ChildProcesses
+import Foundation
+import Scheduling
+import Slurm
+import Testing
+
+/// Replays recorded answers per command; records what was run.
+final class ScriptedCommandRunner: CommandRunner, @unchecked Sendable {
+  private let lock = NSLock()
+  private var answers: [(prefix: [String], result: CommandResult)]
+  private(set) var commands: [Command] = []
+
+  init(_ answers: [(prefix: [String], result: CommandResult)]) { self.answers = answers }
+
+  func run(_ command: Command) throws -> CommandResult {
+    lock.lock()
+    defer { lock.unlock() }
+    commands.append(command)
+    guard let index = answers.firstIndex(where: { Array(command.arguments.prefix($0.prefix.count)) == $0.prefix }) else {
+      return CommandResult(status: .exited(1), stdout: "", stderr: "unscripted: \(command)")
+    }
+    // One-shot answers are used in order; the last one for a prefix stays.
+    let answer = answers[index]
+    if answers.filter({ $0.prefix == answer.prefix }).count > 1 { answers.remove(at: index) }
+    return answer.result
+  }
+}
+
+func ok(_ stdout: String) -> CommandResult { CommandResult(status: .exited(0), stdout: stdout, stderr: "") }
+func fail(_ stderr: String) -> CommandResult { CommandResult(status: .exited(1), stdout: "", stderr: stderr) }
+
+func quickRetry() -> RetryPolicy {
+  var policy = RetryPolicy()
+  policy.firstDelay = 0.01
+  policy.maxDelay = 0.02
+  policy.patience = 1
+  policy.sleep = { _ in }
+  return policy
+}
+
+let sampleJob = BatchJob(
+  name: "ci-demo-7", wrapperScript: "/data/jobs/7/build_script-1/wrapper.sh", directory: "/data/jobs/7/build_script-1",
+  workingDirectory: "/data/builds/7", request: JobRequest(options: [.init("cpus-per-task", "2")]),
+  environment: ["PATH": "/usr/bin"])
+
+@Suite struct SlurmSchedulerTests {
+  @Test func sbatchArgvHasDriverOptionsThenUsersThenWrapper() {
+    #expect(SlurmScheduler.sbatchArguments(for: sampleJob) == [
+      "sbatch", "--parsable", "--job-name=ci-demo-7", "--output=/data/jobs/7/build_script-1/output.log",
+      "--chdir=/data/builds/7", "--export=ALL", "--no-requeue", "--cpus-per-task=2",
+      "/data/jobs/7/build_script-1/wrapper.sh",
+    ])
+  }
+
+  @Test func submitRetriesATransientErrorThenSucceeds() throws {
+    let runner = ScriptedCommandRunner([
+      (["sbatch"], fail("sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)")),
+      (["squeue"], ok("")),
+      (["sbatch"], ok("42\n")),
+    ])
+    let scheduler = SlurmScheduler(runner: runner, environment: [:], retry: quickRetry())
+    #expect(try scheduler.submit(sampleJob) == JobID("42"))
+    #expect(runner.commands.map { $0.arguments[0] } == ["sbatch", "squeue", "sbatch"])
+    // The sbatch child gets the job's sanitised environment, nothing else.
+    #expect(runner.commands[0].environment == ["PATH": "/usr/bin"])
+  }
+
+  @Test func aTimedOutSubmissionThatReachedSlurmIsAdoptedNotDuplicated() throws {
+    let runner = ScriptedCommandRunner([
+      (["sbatch"], fail("sbatch: error: slurm_receive_msg: Socket timed out on send/recv operation")),
+      (["squeue"], ok("77\n")),
+    ])
+    let scheduler = SlurmScheduler(runner: runner, environment: [:], retry: quickRetry())
+    #expect(try scheduler.submit(sampleJob) == JobID("77"))
+    #expect(runner.commands.filter { $0.arguments[0] == "sbatch" }.count == 1)
+  }
+
+  @Test func refusalIsASubmissionErrorWithSlurmsReason() throws {
+    let runner = ScriptedCommandRunner([(["sbatch"], fail(try fixture("sbatch/invalid-partition.txt")))])
+    let scheduler = SlurmScheduler(runner: runner, environment: [:], retry: quickRetry())
+    #expect(throws: SchedulerError(.submissionRefused, "Slurm refused the job: Invalid partition name specified (invalid partition specified: nosuch)")) {
+      try scheduler.submit(sampleJob)
+    }
+  }
+
+  @Test func controllerAwayTooLongIsUnavailable() {
+    let runner = ScriptedCommandRunner([(["scontrol"], fail("scontrol: error: Unable to contact slurm controller (connect failure)"))])
+    let scheduler = SlurmScheduler(runner: runner, environment: [:], retry: quickRetry())
+    #expect {
+      try scheduler.checkAvailable()
+    } throws: { error in
+      (error as? SchedulerError)?.code == .unavailable
+    }
+  }
+
+  @Test func pingUpIsAvailable() throws {
+    let runner = ScriptedCommandRunner([(["scontrol", "ping"], ok(try fixture("scontrol/ping-up.txt")))])
+    try SlurmScheduler(runner: runner, environment: [:], retry: quickRetry()).checkAvailable()
+  }
+
+  @Test func unknownJobSnapshotAndSacctFallback() throws {
+    let runner = ScriptedCommandRunner([
+      (["squeue"], fail(try fixture("squeue/unknown-job.txt"))),
+      (["scontrol", "show"], fail("slurm_load_jobs error: Invalid job id specified")),
+      (["sacct"], ok(try fixture("sacct/array-and-cancelled-with-steps.txt"))),
+    ])
+    let scheduler = SlurmScheduler(runner: runner, environment: [:], retry: quickRetry())
+    #expect(try scheduler.snapshot(of: JobID("2")).unknown)
+    let ends = try scheduler.finalStates(of: JobID("2"), in: "/tmp")
+    #expect(ends[3]?.exitCode == 4)
+    #expect(ends[3]?.kind == .failed)
+  }
+
+  @Test func cancellingAFinishedJobIsFine() throws {
+    let runner = ScriptedCommandRunner([(["scancel"], fail("scancel: error: Kill job error on job id 5: Job/step already completing or completed"))])
+    try SlurmScheduler(runner: runner, environment: [:], retry: quickRetry()).cancel(JobID("5"))
+  }
+}
