@@ -50,7 +50,7 @@ public struct Pipeline: Sendable {
     var merged = Node.mapping([:])
     var includes: [String] = []
     func add(_ item: Node) throws {
-      if let path = item.string {
+      if let path = item.string, !path.contains("://") {
         includes.append(path)
       } else if let local = item.mapping?["local"]?.string {
         includes.append(local)

@@ -65,6 +65,8 @@ public final class PipelineRunner: @unchecked Sendable {
         if prerequisites.contains(where: { board.results[$0.name] == nil }) { continue }
         let failedBefore = prerequisites.contains { result in
           guard let r = board.results[result.name] else { return false }
+          // A skipped prerequisite means an earlier failure: GitLab skips what depends on it.
+          if r.status == .skipped { return true }
           return !(r.passed || r.allowedToFail)
         }
         let shouldRun: Bool

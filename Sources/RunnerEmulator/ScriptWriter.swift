@@ -71,13 +71,22 @@ public enum ScriptWriter {
   public static func getSources(variables: [(String, String)], source: String, projectDirectory: String) -> String {
     let src = ansiC(source)
     let dst = ansiC(projectDirectory)
+    // Outside Git: everything but build products, ci-local's own logs, and the builds
+    // directory itself when it lies inside the project.
+    var excludes = ["./.ci-local", "./.build", "./.git"]
+    if projectDirectory.hasPrefix(source + "/"),
+      let first = projectDirectory.dropFirst(source.count + 1).split(separator: "/").first
+    {
+      excludes.append("./\(first)")
+    }
+    let excludeFlags = excludes.map { "--exclude=\(ansiC($0))" }.joined(separator: " ")
     return script(body: exports(variables) + [
       "echo \(ansiC("Copying the project from \(source) (ci-local stands in for git clone)"))",
       "rm -rf \(dst) && mkdir -p \(dst)",
       "if git -C \(src) rev-parse --is-inside-work-tree >/dev/null 2>&1; then",
       "  (cd \(src) && git ls-files -z -co --exclude-standard | tar --null -T - -cf -) | tar -C \(dst) -xf -",
       "else",
-      "  cp -a \(src)/. \(dst)/",
+      "  tar -C \(src) \(excludeFlags) -cf - . | tar -C \(dst) -xf -",
       "fi",
     ])
   }

@@ -1,0 +1,162 @@
+import Foundation
+import RunnerEmulator
+import Testing
+
+func pipeline(_ yaml: String, files: [String: String] = [:]) throws -> Pipeline {
+  let directory = NSTemporaryDirectory() + "pipeline-" + UUID().uuidString
+  try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+  for (name, text) in files {
+    try text.write(toFile: "\(directory)/\(name)", atomically: true, encoding: .utf8)
+  }
+  try yaml.write(toFile: "\(directory)/.gitlab-ci.yml", atomically: true, encoding: .utf8)
+  return try Pipeline.load(file: "\(directory)/.gitlab-ci.yml", projectDirectory: directory)
+}
+
+@Suite struct PipelineTests {
+  @Test func stagesNeedsAndDefaults() throws {
+    let p = try pipeline("""
+      stages: [build, test]
+      variables: {A: "1"}
+      default:
+        before_script: ["echo before"]
+      b:
+        stage: build
+        script: echo b
+      t1:
+        stage: test
+        script: [echo t1]
+      t2:
+        stage: test
+        needs: []
+        variables: {B: "2"}
+        script: [echo t2]
+      """)
+    #expect(p.stages == [".pre", "build", "test", ".post"])
+    #expect(p.jobs.map(\.name) == ["b", "t1", "t2"])
+    #expect(p.job(named: "b")?.beforeScript == ["echo before"])
+    #expect(p.prerequisites(of: p.job(named: "t1")!).map(\.name) == ["b"])
+    #expect(p.prerequisites(of: p.job(named: "t2")!).isEmpty)
+    #expect(p.job(named: "t2")?.variables.map(\.name) == ["A", "B"])
+  }
+
+  @Test func matrixAndCountExpandAsGitLabNamesThem() throws {
+    let p = try pipeline("""
+      m:
+        script: echo $X $Y
+        parallel:
+          matrix:
+            - X: [a, b]
+              Y: ["1", "2"]
+            - X: c
+      n:
+        script: echo
+        parallel: 2
+      after:
+        needs: [m]
+        script: echo
+      """)
+    #expect(p.jobs.map(\.name) == ["m: [a, 1]", "m: [a, 2]", "m: [b, 1]", "m: [b, 2]", "m: [c]", "n 1/2", "n 2/2", "after"])
+    #expect(p.prerequisites(of: p.job(named: "after")!).count == 5)
+    let first = p.job(named: "m: [a, 2]")!
+    #expect(first.variables.first { $0.name == "Y" }?.value == "2")
+  }
+
+  @Test func extendsAndLocalIncludeMergeLikeGitLab() throws {
+    let p = try pipeline("""
+      include:
+        - local: templates.yml
+      job:
+        extends: .slurm
+        variables: {SCHEDULER_PARAMETERS: "-c 4"}
+        script: [run]
+      """, files: ["templates.yml": """
+      .slurm:
+        variables: {SCHEDULER_PARAMETERS: "-c 1", KEEP: "yes"}
+        timeout: 1h 30m
+      """])
+    let job = try #require(p.job(named: "job"))
+    #expect(job.variables.map { "\($0.name)=\($0.value)" } == ["SCHEDULER_PARAMETERS=-c 4", "KEEP=yes"])
+    #expect(job.timeoutSeconds == 5400)
+    #expect(!p.jobs.contains { $0.name == ".slurm" })
+  }
+
+  @Test(arguments: [
+    ("a:\n  script: x\n  needs: [nope]\n", "needs 'nope', which is not a job"),
+    ("a:\n  script: x\n  needs: [b]\nb:\n  script: x\n  needs: [a]\n", "needs cycle"),
+    ("a:\n  stage: deploy2\n  script: x\n", "stage 'deploy2' is not in stages"),
+    ("a:\n  scrip: x\n", "unknown keyword 'scrip'"),
+    ("a:\n  stage: test\n", "has no script"),
+    ("a:\n  extends: .none\n  script: x\n", "extends '.none', which does not exist"),
+    ("a: [1\n", "YAML error"),
+    ("include: https://example.com/x.yml\n", "only local includes"),
+    ("a:\n  script: x\n  timeout: soon\n", "is not a duration"),
+  ])
+  func badPipelinesSayWhatIsWrong(yaml: String, expected: String) {
+    #expect {
+      try pipeline(yaml)
+    } throws: { error in
+      "\(error)".contains(expected)
+    }
+  }
+
+  @Test func durations() {
+    #expect(DurationText.seconds("3600") == 3600)
+    #expect(DurationText.seconds("1h 30m") == 5400)
+    #expect(DurationText.seconds("10 minutes") == 600)
+    #expect(DurationText.seconds("2 hours, 5 min") == 7500)
+    #expect(DurationText.seconds("soon") == nil)
+    #expect(DurationText.seconds("5") == 5)
+  }
+
+  @Test func variableExpansionLikeTheRunner() {
+    let vars = ["SCRATCH": "/scratch/u", "A": "x"]
+    #expect(VariableExpansion.expand("$SCRATCH/raw", with: vars) == "/scratch/u/raw")
+    #expect(VariableExpansion.expand("${A}y $$A $UNKNOWN.", with: vars) == "xy $A .")
+  }
+}
+
+@Suite struct ScriptWriterTests {
+  @Test func ansiCQuotingSurvivesBash() throws {
+    let tricky = "it's \"quoted\" $HOME `x` \\ \n tab\t ünï ✓"
+    let directory = NSTemporaryDirectory() + "sw-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let script = ScriptWriter.userScript(variables: [("TRICKY", tricky)], projectDirectory: directory, commands: ["printf '%s' \"$TRICKY\""])
+    try script.write(toFile: "\(directory)/s.sh", atomically: true, encoding: .utf8)
+    let child = Process()
+    child.executableURL = URL(fileURLWithPath: "/bin/bash")
+    child.arguments = ["\(directory)/s.sh"]
+    let pipe = Pipe()
+    child.standardOutput = pipe
+    try child.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    child.waitUntilExit()
+    let output = String(decoding: data, as: UTF8.self)
+    #expect(output.hasSuffix(tricky))
+    #expect(child.terminationStatus == 0)
+  }
+
+  @Test func aFailingCommandStopsTheScriptWithItsStatus() throws {
+    let directory = NSTemporaryDirectory() + "sw-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let script = ScriptWriter.userScript(variables: [], projectDirectory: directory, commands: ["true | true", "(exit 7)", "echo unreachable"])
+    try script.write(toFile: "\(directory)/s.sh", atomically: true, encoding: .utf8)
+    let child = Process()
+    child.executableURL = URL(fileURLWithPath: "/bin/bash")
+    child.arguments = ["\(directory)/s.sh"]
+    let pipe = Pipe()
+    child.standardOutput = pipe
+    try child.run()
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    child.waitUntilExit()
+    #expect(child.terminationStatus == 7)
+    #expect(!output.contains("unreachable\n"))
+  }
+
+  @Test func configJSONRulesMatchTheRunner() throws {
+    #expect(try ConfigJSON.parse(Data()) == .init())
+    #expect(throws: ConfigJSON.Error.self) { try ConfigJSON.parse(Data("\n".utf8)) }
+    #expect(throws: ConfigJSON.Error.self) { try ConfigJSON.parse(Data("log line\n{}".utf8)) }
+    #expect(throws: ConfigJSON.Error.self) { try ConfigJSON.parse(Data(#"{"builds_dir_is_shared": "true"}"#.utf8)) }
+    #expect(try ConfigJSON.parse(Data(#"{"builds_dir": "/b", "unknown": 1}"#.utf8)).buildsDir == "/b")
+  }
+}
