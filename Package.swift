@@ -19,6 +19,7 @@ let package = Package(
     .executable(name: "ci-run", targets: ["ci-run"]),
     .executable(name: "ci-cleanup", targets: ["ci-cleanup"]),
     .executable(name: "ci-local", targets: ["ci-local"]),
+    .executable(name: "ci-gen", targets: ["ci-gen"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -50,6 +51,15 @@ let package = Package(
       dependencies: [
         "CustomExecutorAPI", "ChildProcesses", .product(name: "Yams", package: "Yams"),
       ], swiftSettings: strict),
+    // Pipeline specs: model, validation, plan with GitLab's limits, deterministic YAML.
+    .target(
+      name: "PipelineSpec", dependencies: ["Scheduling", .product(name: "Yams", package: "Yams")],
+      swiftSettings: strict),
+    .executableTarget(
+      name: "ci-gen",
+      dependencies: [
+        "PipelineSpec", "Scheduling", "Slurm", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ], swiftSettings: strict),
     .executableTarget(name: "ci-config", dependencies: ["ExecutorCLI"], swiftSettings: strict),
     .executableTarget(name: "ci-prepare", dependencies: ["ExecutorCLI"], swiftSettings: strict),
     .executableTarget(name: "ci-run", dependencies: ["ExecutorCLI"], swiftSettings: strict),
@@ -63,6 +73,7 @@ let package = Package(
     .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "ChildProcesses"]),
     .testTarget(name: "ExecutorCoreTests", dependencies: ["ExecutorCore", "Scheduling", "CustomExecutorAPI"]),
     .testTarget(name: "RunnerEmulatorTests", dependencies: ["RunnerEmulator"]),
+    .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec"]),
     // Runs the built executables: with fake Slurm commands first on PATH, and against the
     // real local Slurm (required when CI=true).
     .testTarget(

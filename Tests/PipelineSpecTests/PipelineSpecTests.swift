@@ -1,0 +1,237 @@
+import Foundation
+import PipelineSpec
+import Testing
+
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+func load(_ relative: String) throws -> PipelineSpec {
+  let text = try String(contentsOfFile: "\(root)/\(relative)", encoding: .utf8)
+  return try PipelineSpec.parse(text, file: relative)
+}
+
+func generate(_ spec: PipelineSpec, output: String? = nil) throws -> String {
+  let plan = try PipelinePlan(spec: spec, manifest: "ci-items/pipeline.tsv")
+  return CIFileRenderer.render(plan, command: "ci-gen generate \(spec.file)" + (output.map { " -o \($0)" } ?? ""))
+}
+
+/// Validates YAML files against GitLab's own schema (../shared/schemas/gitlab-ci.json,
+/// draft-07) with Python's jsonschema; returns the error messages.
+func schemaErrors(_ files: [String]) throws -> [String] {
+  let schema = URL(fileURLWithPath: root).deletingLastPathComponent().appendingPathComponent("shared/schemas/gitlab-ci.json").path
+  let program = """
+    import json, sys, yaml, jsonschema
+    schema = json.load(open(sys.argv[1]))
+    validator = jsonschema.Draft7Validator(schema)
+    for path in sys.argv[2:]:
+        for error in validator.iter_errors(yaml.safe_load(open(path))):
+            print(f"{path}: {'/'.join(map(str, error.absolute_path))}: {error.message[:200]}")
+    """
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+  process.arguments = ["python3", "-c", program, schema] + files
+  let pipe = Pipe()
+  process.standardOutput = pipe
+  process.standardError = pipe
+  try process.run()
+  let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+  process.waitUntilExit()
+  #expect(process.terminationStatus == 0, "the validator failed to run: \(output)")
+  return output.split(separator: "\n").map(String.init)
+}
+
+func temporaryFile(_ text: String, name: String = "out.yml") throws -> String {
+  let directory = NSTemporaryDirectory() + "cigen-" + UUID().uuidString
+  try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+  let path = "\(directory)/\(name)"
+  try text.write(toFile: path, atomically: true, encoding: .utf8)
+  return path
+}
+
+@Suite struct GeneratedFilesTests {
+  @Test(arguments: ["examples/svd-mapreduce", "examples/data-pipeline"])
+  func committedExamplesAreWhatTheSpecGenerates(example: String) throws {
+    let generated = try generate(try load("\(example)/pipeline.yml"), output: "\(example)/.gitlab-ci.yml")
+    let committed = try String(contentsOfFile: "\(root)/\(example)/.gitlab-ci.yml", encoding: .utf8)
+    #expect(generated == committed, "regenerate with: ci-gen generate \(example)/pipeline.yml -o \(example)/.gitlab-ci.yml")
+  }
+
+  @Test func committedTemplatesAreWhatCIGenWrites() throws {
+    let committed = try String(contentsOfFile: "\(root)/ci-templates/slurm.yml", encoding: .utf8)
+    #expect(TemplateRenderer.slurmTemplates() == committed, "regenerate with: ci-gen template > ci-templates/slurm.yml")
+  }
+
+  @Test func everyExampleAndTemplateValidatesAgainstGitLabsSchema() throws {
+    let files = ["examples/svd-mapreduce/.gitlab-ci.yml", "examples/data-pipeline/.gitlab-ci.yml", "ci-templates/slurm.yml", "examples/hello-slurm/.gitlab-ci.yml"]
+    #expect(try schemaErrors(files.map { "\(root)/\($0)" }) == [])
+  }
+
+  @Test func theSchemaCheckCanFail() throws {
+    // A control: a job whose script is a number and whose needs is a mapping is rejected.
+    let bad = try temporaryFile("stages: [a]\njob:\n  stage: a\n  script: 5\n  needs: {x: 1}\n")
+    #expect(try !schemaErrors([bad]).isEmpty)
+  }
+
+  @Test func largePlansValidateToo() throws {
+    var spec = try load("examples/data-pipeline/pipeline.yml")
+    spec.items = (0..<120).map { PipelineSpec.Item(id: "item-\($0)", params: [("FILE", "f\($0).csv")], line: 1) }
+    spec.maxJobsPerStage = 200
+    let file = try temporaryFile(try generate(spec))
+    #expect(try schemaErrors([file]) == [])
+  }
+}
+
+@Suite struct PlanTests {
+  @Test func sameSpecSameBytes() throws {
+    let spec = try load("examples/data-pipeline/pipeline.yml")
+    #expect(try generate(spec) == generate(spec))
+  }
+
+  @Test func perItemBranchesNeedOnlyTheirOwnItem() throws {
+    let plan = try PipelinePlan(spec: try load("examples/data-pipeline/pipeline.yml"), manifest: "m.tsv")
+    let job = { (name: String) in plan.jobs.first { $0.name == name } }
+    #expect(job("download sub-01")?.needs == [])
+    #expect(job("convert sub-02")?.needs == ["download sub-02"])
+    #expect(job("analyze sub-01")?.schedulerParameters == "--cpus-per-task=1 --mem=1G --time=00:15:00 --array=0-3%2")
+    #expect(job("analyze-gather sub-01")?.needs == ["analyze sub-01"])
+    #expect(job("visualize")?.needs == ["analyze-gather sub-01", "analyze-gather sub-02"])
+    #expect(job("publish")?.needs == ["visualize"])
+    #expect(plan.stages == ["download", "convert", "analyze", "analyze-gather", "visualize", "publish"])
+    // CI timeout = Slurm time + the 30-minute queue margin.
+    #expect(job("download sub-01")?.timeoutSeconds == 600 + 1800)
+    // Raw data only before and in convert.
+    #expect(job("convert sub-01")?.beforeScript.contains { $0.hasPrefix("export DATA_RAW=") } == true)
+    #expect(job("analyze sub-01")?.beforeScript.contains { $0.hasPrefix("export DATA_RAW=") } == false)
+    #expect(job("analyze sub-01")?.variables.first { $0.name == "DATASET_ID" }?.value == "sub-01")
+  }
+
+  @Test func moreThanFiftyNeedsFallBackToStageOrder() throws {
+    var spec = try load("examples/data-pipeline/pipeline.yml")
+    spec.items = (0..<60).map { PipelineSpec.Item(id: "i\($0)", params: [], line: 1) }
+    spec.maxJobsPerStage = 100
+    let plan = try PipelinePlan(spec: spec, manifest: "m.tsv")
+    for job in plan.jobs { #expect((job.needs?.count ?? 0) <= PipelinePlan.maxNeeds) }
+    #expect(plan.jobs.first { $0.name == "visualize" }?.needs == nil)
+  }
+
+  @Test func tenThousandItemsBecomeArraysNotThousandsOfJobs() throws {
+    var spec = try load("examples/data-pipeline/pipeline.yml")
+    spec.items = (0..<10_000).map { PipelineSpec.Item(id: "s\($0)", params: [("FILE", "s\($0).csv")], line: 1) }
+    spec.maxArraySize = 100_000
+    let plan = try PipelinePlan(spec: spec, manifest: "ci-items/data.tsv")
+    #expect(plan.jobs.map(\.name) == ["download", "convert", "analyze", "analyze-gather", "visualize", "publish"])
+    let analyze = try #require(plan.jobs.first { $0.name == "analyze" })
+    #expect(analyze.schedulerParameters.hasSuffix("--array=0-39999%2"))
+    #expect(plan.manifest()?.split(separator: "\n").count == 10_001)
+    #expect(plan.manifest()?.hasPrefix("id\tFILE\ns0\ts0.csv\n") == true)
+  }
+
+  @Test func anArrayOverTheClustersMaximumIsAnError() throws {
+    var spec = try load("examples/data-pipeline/pipeline.yml")
+    spec.items = (0..<300).map { PipelineSpec.Item(id: "s\($0)", params: [], line: 1) }
+    #expect {
+      try PipelinePlan(spec: spec, manifest: "m.tsv")
+    } throws: { "\($0)".contains("exceeds max_array_size (1001)") }
+  }
+
+  @Test func arrayModeTasksFindTheirItem() throws {
+    var spec = try load("examples/data-pipeline/pipeline.yml")
+    spec.items = (0..<3).map { PipelineSpec.Item(id: "s\($0)", params: [("FILE", "f \($0).csv")], line: 1) }
+    spec.maxJobsPerStage = 2
+    let plan = try PipelinePlan(spec: spec, manifest: "items.tsv")
+    let analyze = try #require(plan.jobs.first { $0.name == "analyze" })
+    let directory = NSTemporaryDirectory() + "arr-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    try plan.manifest()!.write(toFile: "\(directory)/items.tsv", atomically: true, encoding: .utf8)
+    // Task 9 of 3 items x 4 shards is item 2, shard 1.
+    let script = "CI_PROJECT_DIR=\(directory); SLURM_ARRAY_TASK_ID=9\n" + analyze.beforeScript.filter { !$0.hasPrefix("export DATA_") }.joined(separator: "\n")
+      + "\necho \"$DATASET_ID|$FILE|$SLURM_ARRAY_TASK_ID|$SLURM_ARRAY_TASK_COUNT\""
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/bash")
+    process.arguments = ["-c", script]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    #expect(output == "s2|f 2.csv|1|4\n")
+  }
+}
+
+@Suite struct BadSpecTests {
+  let valid = """
+    pipeline: p
+    items:
+      - id: a
+      - id: b
+    stages:
+      - name: one
+        script: [echo one]
+        resources: {cpus: 1, mem: 1G, time: 10m}
+      - name: two
+        script: [echo two]
+    """
+
+  func error(_ text: String) -> String {
+    do {
+      _ = try PipelinePlan(spec: try PipelineSpec.parse(text, file: "spec.yml"), manifest: "m.tsv")
+      return "no error"
+    } catch {
+      return "\(error)"
+    }
+  }
+
+  @Test func theValidSpecIsValid() { #expect(error(valid) == "no error") }
+
+  @Test func unknownKeysGetADidYouMeanWithLineAndColumn() {
+    #expect(error(valid.replacingOccurrences(of: "resources:", with: "resorces:"))
+      == "spec.yml:8:5: unknown key 'resorces' in stage 1; did you mean 'resources'?")
+    #expect(error(valid.replacingOccurrences(of: "pipeline: p", with: "pipline: p"))
+      == "spec.yml:1:1: unknown key 'pipline' in the spec; did you mean 'pipeline'?")
+  }
+
+  @Test func malformedResources() {
+    #expect(error(valid.replacingOccurrences(of: "mem: 1G", with: "mem: 200X"))
+      == "spec.yml:8:31: stage 'one'.resources.mem '200X' is not a memory size (write e.g. 512M, 2G, 1T)")
+    #expect(error(valid.replacingOccurrences(of: "time: 10m", with: "time: 5:0:0:0"))
+      == "spec.yml:8:41: stage 'one'.resources.time '5:0:0:0' is not a time (write e.g. 10m, 1h30m, 2d, or HH:MM:SS)")
+    #expect(error(valid.replacingOccurrences(of: "cpus: 1", with: "cpus: many")).contains("cpus must be a whole number"))
+    #expect(error(valid.replacingOccurrences(of: "cpus: 1,", with: "cpus: 1, extra: \"--output=/x\",")).contains("--output (-o) is not allowed"))
+  }
+
+  @Test func duplicateItemsAndEmptyItems() {
+    #expect(error(valid.replacingOccurrences(of: "id: b", with: "id: a")) == "spec.yml:4:5: duplicate item id 'a' (first at line 3)")
+    #expect(error("pipeline: p\nitems: []\nstages:\n  - name: s\n    script: x\n")
+      == "spec.yml:2:8: items is empty: list at least one item, or leave 'items' out")
+  }
+
+  @Test func needsAnUnknownStageOrACycle() {
+    #expect(error(valid + "\n    needs: [on]") == "spec.yml:9:5: stage 'two' needs 'on', which is not a stage; did you mean 'one'?")
+    let cycle = valid.replacingOccurrences(of: "script: [echo one]", with: "script: [echo one]\n    needs: [two]") + "\n    needs: [one]"
+    #expect(error(cycle).contains("stages form a cycle: one -> two -> one"))
+  }
+
+  @Test func yamlSyntaxErrorsHaveAPosition() {
+    #expect(error("pipeline: p\nstages: [\n").hasPrefix("spec.yml:3:1: YAML syntax error"))
+  }
+
+  @Test func theCLIWritesNothingOnError() throws {
+    let bin = "\(root)/.build/debug/ci-gen"
+    let spec = try temporaryFile(valid.replacingOccurrences(of: "mem: 1G", with: "mem: 200X"), name: "spec.yml")
+    let output = URL(fileURLWithPath: spec).deletingLastPathComponent().appendingPathComponent(".gitlab-ci.yml").path
+    try "previous content\n".write(toFile: output, atomically: true, encoding: .utf8)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: bin)
+    process.arguments = ["generate", spec, "-o", output]
+    let pipe = Pipe()
+    process.standardError = pipe
+    try process.run()
+    let stderr = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 1)
+    #expect(stderr.hasPrefix("ci-gen: \(spec):8:31: stage 'one'.resources.mem '200X'"))
+    #expect(stderr.split(separator: "\n").count == 1)
+    #expect(try String(contentsOfFile: output, encoding: .utf8) == "previous content\n")
+    let leftovers = try FileManager.default.contentsOfDirectory(atPath: URL(fileURLWithPath: spec).deletingLastPathComponent().path)
+    #expect(leftovers.sorted() == [".gitlab-ci.yml", "spec.yml"])
+  }
+}
