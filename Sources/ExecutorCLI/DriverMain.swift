@@ -33,12 +33,14 @@ public struct DriverEnvironment {
   public func context() throws -> JobContext { try JobContext(environment: runner, settings: settings) }
 
   /// The only place a backend is chosen.
-  public func scheduler() -> any Scheduler {
+  public func scheduler(for context: JobContext) -> any Scheduler {
     switch resolvedBackend {
     case .slurm:
-      return SlurmScheduler(runner: ProcessCommandRunner(), environment: RunPhase.jobEnvironment(from: runner))
+      return SlurmScheduler(
+        runner: ProcessCommandRunner(), environment: RunPhase.jobEnvironment(from: runner),
+        commandPrefix: context.commandPrefix)
     case .local, .auto:
-      return LocalScheduler()
+      return LocalScheduler(commandPrefix: context.commandPrefix)
     }
   }
 

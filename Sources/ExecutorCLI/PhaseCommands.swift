@@ -34,7 +34,8 @@ public struct PrepareCommand: DriverCommand {
   public init() {}
 
   public func run(_ environment: DriverEnvironment) throws {
-    try PreparePhase(context: try environment.context(), scheduler: environment.scheduler(), console: environment.console).run()
+    let context = try environment.context()
+    try PreparePhase(context: context, scheduler: environment.scheduler(for: context), console: environment.console).run()
   }
 }
 
@@ -50,8 +51,9 @@ public struct RunCommand: DriverCommand {
   public func run(_ environment: DriverEnvironment) throws {
     let cancellation = CancellationFlag()
     SignalTrap.install(for: [SIGTERM, SIGINT, SIGHUP], flag: cancellation)
+    let context = try environment.context()
     let phase = RunPhase(
-      context: try environment.context(), scheduler: environment.scheduler(), console: environment.console,
+      context: context, scheduler: environment.scheduler(for: context), console: environment.console,
       cancellation: cancellation)
     try phase.run(scriptPath: scriptPath, stageName: stage)
   }
@@ -67,7 +69,7 @@ public struct CleanupCommand: DriverCommand {
   public func run(_ environment: DriverEnvironment) throws {
     // Cleanup runs after every failed prepare attempt too, possibly with nothing to clean.
     guard let context = try? environment.context() else { return }
-    CleanupPhase(context: context, scheduler: environment.scheduler(), console: environment.console).run()
+    CleanupPhase(context: context, scheduler: environment.scheduler(for: context), console: environment.console).run()
   }
 }
 

@@ -33,6 +33,22 @@ public struct DriverSettings: Equatable, Sendable {
   public var keepJobDirectories = false
   /// Keep the job's builds directory (the checkout) after the job.
   public var keepBuilds = false
+  /// Keep each job's Slurm output under <data_root>/logs for this many days (0: not kept).
+  public var keepLogsDays: Double = 0
+  /// Allowed/denied options and caps ([options] and [limits]).
+  public var policy = OptionPolicy()
+  /// Whose account a job runs as ([run_as]).
+  public var runAs = RunAs()
+
+  /// Downscoping: when the runner runs as root, each job runs as a local account mapped
+  /// from its GitLab user (or project).
+  public struct RunAs: Equatable, Sendable {
+    public enum Mode: String, Sendable, CaseIterable { case off, user, project }
+    public var mode: Mode = .off
+    /// GitLab login (or project path) -> local account.
+    public var accounts: [String: String] = [:]
+    public init() {}
+  }
 
   public init(dataRoot: String) { self.dataRoot = dataRoot }
 
@@ -45,6 +61,8 @@ public struct DriverSettings: Equatable, Sendable {
   static let keys = [
     "backend", "data_root", "after_script", "default_parameters", "heartbeat_seconds",
     "poll_seconds", "output_poll_ms", "cancel_wait_seconds", "keep_job_dirs", "keep_builds",
+    "keep_logs_days", "limits.max_time", "limits.max_cpus", "limits.max_memory", "limits.max_array_tasks",
+    "options.allowed", "options.denied", "run_as.mode", "run_as.accounts.<login>",
   ]
 
   /// Reads a settings file's text; `origin` names it in errors.
@@ -82,6 +100,19 @@ public struct DriverSettings: Equatable, Sendable {
         }
         return value
       }
+      func optionNames() throws -> Set<String> {
+        guard case .array(let values) = entry.value else {
+          throw Error(message: "\(at): '\(key)' must be an array of sbatch option names, e.g. [\"reservation\"]")
+        }
+        var names = Set<String>()
+        for value in values {
+          guard case .string(var name) = value else { throw Error(message: "\(at): '\(key)' must hold strings") }
+          while name.hasPrefix("-") { name.removeFirst() }
+          guard OptionPolicy.isKnownOption(name) else { throw Error(message: "\(at): '\(key)': --\(name) is not an sbatch option") }
+          names.insert(name)
+        }
+        return names
+      }
       func choice<T: RawRepresentable & CaseIterable>(_: T.Type) throws -> T where T.RawValue == String {
         let text = try string()
         guard let value = T(rawValue: text) else {
@@ -104,6 +135,31 @@ public struct DriverSettings: Equatable, Sendable {
       case "cancel_wait_seconds": settings.cancelWaitSeconds = try number(0...600)
       case "keep_job_dirs": settings.keepJobDirectories = try boolean()
       case "keep_builds": settings.keepBuilds = try boolean()
+      case "keep_logs_days": settings.keepLogsDays = try number(0...3650)
+      case "limits.max_time":
+        let text = try string()
+        guard let seconds = try? SlurmTime.seconds(from: text) else {
+          throw Error(message: "\(at): 'limits.max_time' must be a Slurm time such as \"24:00:00\" or \"2-00:00:00\"")
+        }
+        settings.policy.maxTimeSeconds = seconds
+      case "limits.max_cpus": settings.policy.maxCPUs = Int(try number(1...1_000_000))
+      case "limits.max_array_tasks": settings.policy.maxArrayTasks = Int(try number(1...10_000_000))
+      case "limits.max_memory":
+        let text = try string()
+        guard let mb = OptionPolicy.megabytes(text) else {
+          throw Error(message: "\(at): 'limits.max_memory' must be a size such as \"256G\"")
+        }
+        settings.policy.maxMemoryMB = mb
+      case "options.allowed": settings.policy.allowed = try optionNames()
+      case "options.denied": settings.policy.denied = try optionNames()
+      case "run_as.mode": settings.runAs.mode = try choice(RunAs.Mode.self)
+      case let account where account.hasPrefix("run_as.accounts."):
+        let login = String(account.dropFirst("run_as.accounts.".count))
+        let local = try string()
+        guard !local.isEmpty, local.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+          throw Error(message: "\(at): '\(local)' is not a local account name")
+        }
+        settings.runAs.accounts[login] = local
       default:
         let best = keys.first { $0.hasPrefix(key) || key.hasPrefix($0) }
           ?? keys.min { editDistance($0, key) < editDistance($1, key) }.flatMap { editDistance($0, key) <= 3 ? $0 : nil }

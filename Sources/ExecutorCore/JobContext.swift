@@ -18,6 +18,8 @@ public struct JobContext: Sendable {
   /// else CUSTOM_ENV_CI_JOB_ID. Digits only, so it is safe in paths.
   public var jobID: String
   public var projectSlug: String
+  /// The local account the job runs as (run_as); nil: the runner's own account.
+  public var account: LocalAccount?
 
   public init(environment: RunnerEnvironment, settings: DriverSettings) throws {
     self.environment = environment
@@ -25,6 +27,31 @@ public struct JobContext: Sendable {
     jobID = try JobContext.trustedJobID(environment)
     let slug = environment.job("CI_PROJECT_PATH_SLUG") ?? environment.job("CI_PROJECT_NAME") ?? "project"
     projectSlug = JobContext.sanitized(slug)
+    account = try LocalAccount.resolve(settings: settings, environment: environment)
+  }
+
+  /// Prefix for every command that acts for the job: submission, cancel, local stages.
+  public var commandPrefix: [String] { account.map { ["runuser", "-u", $0.name, "--"] } ?? [] }
+
+  /// The job's part of the data root: per account when jobs run as mapped users.
+  public var accountRoot: String {
+    account.map { "\(settings.dataRoot)/users/\($0.name)" } ?? settings.dataRoot
+  }
+
+  /// A job variable as GitLab set it: the first occurrence in the job payload (a job's own
+  /// variables come later and cannot impersonate), else the CUSTOM_ENV_ value.
+  func trustedVariable(_ name: String) -> String? {
+    JobContext.trustedVariable(name, environment)
+  }
+
+  static func trustedVariable(_ name: String, _ environment: RunnerEnvironment) -> String? {
+    if let path = environment.jobResponseFile, let data = FileManager.default.contents(atPath: path),
+      let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+      let variables = object["variables"] as? [[String: Any]]
+    {
+      return variables.first { $0["key"] as? String == name }?["value"] as? String
+    }
+    return environment.job(name)
   }
 
   static func trustedJobID(_ environment: RunnerEnvironment) throws -> String {
@@ -60,10 +87,11 @@ public struct JobContext: Sendable {
   public var schedulerJobName: String { "ci-\(projectSlug)-\(jobID)" }
 
   /// Per-job state: staged scripts, wrapper, output and status files. Mode 0700.
-  public var jobDirectory: String { "\(settings.dataRoot)/jobs/\(jobID)" }
+  public var jobDirectory: String { "\(accountRoot)/jobs/\(jobID)" }
   /// Unique per CI job, so concurrent jobs of one project never share a checkout.
-  public var buildsDirectory: String { "\(settings.dataRoot)/builds/\(jobID)" }
-  public var cacheDirectory: String { "\(settings.dataRoot)/cache" }
+  public var buildsDirectory: String { "\(accountRoot)/builds/\(jobID)" }
+  public var cacheDirectory: String { "\(accountRoot)/cache" }
+  public var logsDirectory: String { "\(accountRoot)/logs" }
   public var stateFile: String { "\(jobDirectory)/state.json" }
 
   /// CI_JOB_TIMEOUT in seconds, if the runner gave one.
@@ -98,3 +126,38 @@ public final class CancellationFlag: @unchecked Sendable {
     lock.unlock()
   }
 }
+
+/// A local account jobs run as.
+public struct LocalAccount: Equatable, Sendable {
+  public var name: String
+  public var uid: UInt32
+  public var gid: UInt32
+
+  static func resolve(settings: DriverSettings, environment: RunnerEnvironment) throws -> LocalAccount? {
+    let runAs = settings.runAs
+    guard runAs.mode != .off else { return nil }
+    guard getuid() == 0 else {
+      throw DriverFailure.system("run_as.mode is '\(runAs.mode.rawValue)' but the runner does not run as root; turn run_as off or run gitlab-runner as root")
+    }
+    let what = runAs.mode == .user ? "GitLab user" : "project"
+    guard let identity = JobContext.trustedVariable(runAs.mode == .user ? "GITLAB_USER_LOGIN" : "CI_PROJECT_PATH", environment),
+      !identity.isEmpty
+    else {
+      throw DriverFailure.system("run_as needs \(runAs.mode == .user ? "GITLAB_USER_LOGIN" : "CI_PROJECT_PATH"), which the runner did not give")
+    }
+    guard let local = runAs.accounts[identity] else {
+      throw DriverFailure.build(exitCode: 1, message: "\(what) '\(identity)' is not mapped to a local account on this runner (run_as.accounts); ask the cluster admin")
+    }
+    guard let entry = getpwnam(local) else {
+      throw DriverFailure.system("run_as maps \(what) '\(identity)' to '\(local)', which is not an account on this machine")
+    }
+    guard entry.pointee.pw_uid != 0 else {
+      throw DriverFailure.build(exitCode: 1, message: "run_as maps \(what) '\(identity)' to '\(local)' (uid 0): CI jobs never run as root")
+    }
+    return LocalAccount(name: local, uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid)
+  }
+}
+
+#if canImport(Glibc)
+  import Glibc
+#endif

@@ -33,7 +33,8 @@ public struct JobState: Codable, Equatable, Sendable {
 
 /// Files and directories only their owner may read: staged scripts hold secrets.
 public enum PrivateFiles {
-  public static func makeDirectory(_ path: String) throws {
+  /// Creates (or tightens) a 0700 directory; with `owner`, hands it to that account.
+  public static func makeDirectory(_ path: String, owner: LocalAccount? = nil, mode: Int = 0o700) throws {
     let manager = FileManager.default
     var isDirectory: ObjCBool = false
     if manager.fileExists(atPath: path, isDirectory: &isDirectory) {
@@ -41,13 +42,20 @@ public enum PrivateFiles {
     } else {
       try manager.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     }
-    try manager.setAttributes([.posixPermissions: 0o700], ofItemAtPath: path)
+    try manager.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
+    if let owner, chown(path, owner.uid, owner.gid) != 0 {
+      throw DriverFailure.system("cannot hand \(path) to \(owner.name): \(String(cString: strerror(errno)))")
+    }
   }
 
-  public static func write(_ data: Data, to path: String, mode: Int = 0o600) throws {
+  public static func write(_ data: Data, to path: String, mode: Int = 0o600, owner: LocalAccount? = nil) throws {
     let temporary = "\(path).tmp-\(ProcessInfo.processInfo.processIdentifier)"
     guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: mode]) else {
       throw DriverFailure.system("cannot write \(temporary)")
+    }
+    if let owner, chown(temporary, owner.uid, owner.gid) != 0 {
+      unlink(temporary)
+      throw DriverFailure.system("cannot hand \(path) to \(owner.name): \(String(cString: strerror(errno)))")
     }
     if rename(temporary, path) != 0 {
       unlink(temporary)

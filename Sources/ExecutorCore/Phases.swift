@@ -58,15 +58,34 @@ public struct PreparePhase: Sendable {
     } catch let error as SchedulerError {
       throw DriverFailure.system(error.message)
     }
-    for directory in [context.settings.dataRoot, "\(context.settings.dataRoot)/jobs", "\(context.settings.dataRoot)/builds", context.jobDirectory, context.buildsDirectory, context.cacheDirectory] {
-      do {
+    do {
+      try PreparePhase.makeDirectories(context)
+    } catch let failure as DriverFailure {
+      throw failure
+    } catch {
+      throw DriverFailure.system("cannot create the job's directories under \(context.accountRoot): \(error)")
+    }
+    LogRetention.sweep(context.logsDirectory, olderThanDays: context.settings.keepLogsDays)
+    let options = request.arguments.isEmpty ? "(none)" : request.arguments.joined(separator: " ")
+    let who = context.account.map { " as \($0.name)" } ?? ""
+    console.note("ci-slurm \(DriverInfo.version): \(scheduler.name) backend\(who); job options: \(options)")
+  }
+
+  /// The data root and the job's private directories. With run_as, the shared levels are
+  /// traversable (0711) and everything from the account's root down belongs to the account.
+  static func makeDirectories(_ context: JobContext) throws {
+    let root = context.settings.dataRoot
+    if let account = context.account {
+      try PrivateFiles.makeDirectory(root, mode: 0o711)
+      try PrivateFiles.makeDirectory("\(root)/users", mode: 0o711)
+      for directory in [context.accountRoot, "\(context.accountRoot)/jobs", "\(context.accountRoot)/builds", context.jobDirectory, context.buildsDirectory, context.cacheDirectory] {
+        try PrivateFiles.makeDirectory(directory, owner: account)
+      }
+    } else {
+      for directory in [root, "\(root)/jobs", "\(root)/builds", context.jobDirectory, context.buildsDirectory, context.cacheDirectory] {
         try PrivateFiles.makeDirectory(directory)
-      } catch {
-        throw DriverFailure.system("cannot create \(directory): \(error)")
       }
     }
-    let options = request.arguments.isEmpty ? "(none)" : request.arguments.joined(separator: " ")
-    console.note("ci-slurm \(DriverInfo.version): \(scheduler.name) backend; job options: \(options)")
   }
 }
 
@@ -99,11 +118,42 @@ public struct CleanupPhase: Sendable {
       }
     }
     let manager = FileManager.default
+    if context.settings.keepLogsDays > 0 {
+      LogRetention.keep(jobDirectory: context.jobDirectory, in: "\(context.logsDirectory)/\(context.jobID)")
+    }
     if !context.settings.keepJobDirectories {
       try? manager.removeItem(atPath: context.jobDirectory)
     }
     if !context.settings.keepBuilds {
       try? manager.removeItem(atPath: context.buildsDirectory)
+    }
+  }
+}
+
+/// Job output kept for `keep_logs_days`: copied out of the job directory at cleanup,
+/// swept at prepare.
+enum LogRetention {
+  static func keep(jobDirectory: String, in destination: String) {
+    let manager = FileManager.default
+    guard let stages = try? manager.contentsOfDirectory(atPath: jobDirectory) else { return }
+    for stage in stages {
+      let files = (try? manager.contentsOfDirectory(atPath: "\(jobDirectory)/\(stage)")) ?? []
+      for file in files where file.hasPrefix("output") && file.hasSuffix(".log") {
+        try? PrivateFiles.makeDirectory(destination)
+        try? manager.copyItem(atPath: "\(jobDirectory)/\(stage)/\(file)", toPath: "\(destination)/\(stage)-\(file)")
+      }
+    }
+  }
+
+  static func sweep(_ logs: String, olderThanDays days: Double) {
+    let manager = FileManager.default
+    guard let jobs = try? manager.contentsOfDirectory(atPath: logs) else { return }
+    let cutoff = Date().addingTimeInterval(-days * 86400)
+    for job in jobs {
+      let path = "\(logs)/\(job)"
+      if let modified = (try? manager.attributesOfItem(atPath: path))?[.modificationDate] as? Date, modified < cutoff || days == 0 {
+        try? manager.removeItem(atPath: path)
+      }
     }
   }
 }

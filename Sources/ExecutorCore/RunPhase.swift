@@ -39,7 +39,7 @@ public struct RunPhase: Sendable {
     if stage.isUserScript || (stage == .afterScript && settings.afterScript == .scheduler) {
       try runOnScheduler(scriptPath: scriptPath, stage: stage)
     } else {
-      try runLocally(scriptPath: scriptPath)
+      try runLocally(scriptPath: scriptPath, stage: stage)
     }
   }
 
@@ -55,11 +55,21 @@ public struct RunPhase: Sendable {
     return result
   }
 
-  func runLocally(scriptPath: String) throws {
+  func runLocally(scriptPath: String, stage: RunStage) throws {
+    var path = scriptPath
+    if let account = context.account {
+      // The runner's copy is private to root: give the account its own.
+      let directory = try nextStageDirectory(stage)
+      path = "\(directory)/script.sh"
+      guard let script = FileManager.default.contents(atPath: scriptPath) else {
+        throw DriverFailure.system("cannot read the stage script \(scriptPath)")
+      }
+      try PrivateFiles.write(script, to: path, mode: 0o700, owner: account)
+    }
     let child: ChildProcess
     do {
       child = try ChildProcess(
-        arguments: ["bash", scriptPath], environment: RunPhase.jobEnvironment(from: context.environment),
+        arguments: context.commandPrefix + ["bash", path], environment: RunPhase.jobEnvironment(from: context.environment),
         stdout: .inherit, stderr: .inherit)
     } catch {
       throw DriverFailure.system("cannot start bash for the stage: \(error)")
@@ -70,25 +80,30 @@ public struct RunPhase: Sendable {
     }
   }
 
-  /// The job's sbatch options: the admin's defaults, the user's SCHEDULER_PARAMETERS, and a
-  /// time limit from the CI job's timeout when the user gave none.
+  /// The job's sbatch options: the admin's defaults, the user's SCHEDULER_PARAMETERS
+  /// (checked against the admin's allowed/denied lists and caps), and a time limit from the
+  /// CI job's timeout when the user gave none (never above the time cap).
   public static func request(for context: JobContext) throws -> JobRequest {
-    let line = [context.settings.defaultParameters, context.environment.job("SCHEDULER_PARAMETERS") ?? ""]
-      .filter { !$0.isEmpty }.joined(separator: " ")
-    var request = try JobRequest.parse(line)
+    let settings = context.settings
+    let defaults = try JobRequest.parse(settings.defaultParameters)
+    let user = try JobRequest.parse(context.environment.job("SCHEDULER_PARAMETERS") ?? "")
+    try settings.policy.check(user)
+    var request = JobRequest(options: defaults.options + user.options)
     if !request.has("time"), let timeout = context.jobTimeoutSeconds, timeout > 0 {
       // Slurm counts whole minutes; never ask for less than the CI job may run.
-      request.options.append(.init("time", String((timeout + 59) / 60)))
+      var minutes = (timeout + 59) / 60
+      if let cap = settings.policy.maxTimeSeconds { minutes = min(minutes, max(1, cap / 60)) }
+      request.options.append(.init("time", String(minutes)))
     }
     return request
   }
 
   func nextStageDirectory(_ stage: RunStage) throws -> String {
-    try PrivateFiles.makeDirectory(context.jobDirectory)
+    try PrivateFiles.makeDirectory(context.jobDirectory, owner: context.account)
     var attempt = 1
     while FileManager.default.fileExists(atPath: "\(context.jobDirectory)/\(stage)-\(attempt)") { attempt += 1 }
     let directory = "\(context.jobDirectory)/\(stage)-\(attempt)"
-    try PrivateFiles.makeDirectory(directory)
+    try PrivateFiles.makeDirectory(directory, owner: context.account)
     return directory
   }
 
@@ -105,10 +120,11 @@ public struct RunPhase: Sendable {
     guard let script = FileManager.default.contents(atPath: scriptPath) else {
       throw DriverFailure.system("cannot read the stage script \(scriptPath)")
     }
-    try PrivateFiles.write(script, to: stagedScript, mode: 0o700)
+    try PrivateFiles.write(script, to: stagedScript, mode: 0o700, owner: context.account)
     try PrivateFiles.write(
-      Data(WrapperScript.render(stageScript: stagedScript, directory: directory).utf8), to: wrapper, mode: 0o700)
-    try PrivateFiles.makeDirectory(context.buildsDirectory)
+      Data(WrapperScript.render(stageScript: stagedScript, directory: directory).utf8), to: wrapper, mode: 0o700,
+      owner: context.account)
+    try PrivateFiles.makeDirectory(context.buildsDirectory, owner: context.account)
 
     let job = BatchJob(
       name: context.schedulerJobName, wrapperScript: wrapper, directory: directory,

@@ -13,8 +13,10 @@ public import Foundation
 /// the `ci-run` that started it being killed, and `cancel` can end all of it.
 public struct LocalScheduler: Scheduler {
   public let name = "local"
+  /// Runs the job as another account (`runuser -u NAME --`), or empty.
+  let commandPrefix: [String]
 
-  public init() {}
+  public init(commandPrefix: [String] = []) { self.commandPrefix = commandPrefix }
 
   public func checkAvailable() throws {
     _ = try ChildProcess.resolve("bash", path: ProcessInfo.processInfo.environment["PATH"])
@@ -53,7 +55,8 @@ public struct LocalScheduler: Scheduler {
     lines += ["done", "wait", ""]
     let supervisor = "\(job.directory)/local-supervisor.sh"
     try lines.joined(separator: "\n").write(toFile: supervisor, atomically: true, encoding: .utf8)
-    chmod(supervisor, 0o700)
+    // Readable by the job's account too (its directory is already private to it).
+    chmod(supervisor, 0o755)
 
     var environment = job.environment
     environment["SLURM_JOB_NAME"] = job.name
@@ -70,7 +73,7 @@ public struct LocalScheduler: Scheduler {
     // The job id is the supervisor's pid, which the supervisor's environment cannot know
     // before it starts; an `exec` through env sets it.
     let child = try ChildProcess(
-      arguments: ["bash", "-c", "export SLURM_JOB_ID=$$ SLURM_ARRAY_JOB_ID=$$; exec bash \(q(supervisor))"],
+      arguments: commandPrefix + ["bash", "-c", "export SLURM_JOB_ID=$$ SLURM_ARRAY_JOB_ID=$$; exec bash \(q(supervisor))"],
       environment: environment, workingDirectory: job.workingDirectory,
       stdout: .null, stderr: .file("\(job.directory)/local-supervisor.log"), newSession: true)
     return JobID("local-\(child.pid)")

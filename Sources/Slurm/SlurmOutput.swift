@@ -50,15 +50,7 @@ public struct SqueueRecord: Equatable, Sendable {
     var snapshot = JobSnapshot()
     if records.isEmpty { snapshot.unknown = true }
     for record in records {
-      let state: JobSnapshot.TaskState
-      switch record.state {
-      case "PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SUSPENDED", "RESV_DEL_HOLD":
-        state = .pending(reason: record.reason)
-      case "RUNNING", "CONFIGURING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING", "STOPPED":
-        state = .running
-      default:
-        state = .ended
-      }
+      let state = SlurmState.taskState(record.state, reason: record.reason)
       if let rest = record.pendingRest {
         snapshot.pendingRest = "\(rest) (\(record.reason))"
       } else {
@@ -71,6 +63,18 @@ public struct SqueueRecord: Equatable, Sendable {
 
 /// Slurm's final job states, as squeue, scontrol and sacct name them.
 public enum SlurmState {
+  /// Where a job state leaves the driver: waiting, running, or ended.
+  public static func taskState(_ state: String, reason: String) -> JobSnapshot.TaskState {
+    switch state.split(separator: " ").first.map(String.init) ?? state {
+    case "PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SUSPENDED", "RESV_DEL_HOLD":
+      return .pending(reason: reason)
+    case "RUNNING", "CONFIGURING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING", "STOPPED":
+      return .running
+    default:
+      return .ended
+    }
+  }
+
   /// `sacct` appends the canceller: `CANCELLED by 1000`.
   public static func taskEnd(state: String, exitCode: String, timeLimit: String?, nodes: String?)
     -> TaskEnd
@@ -150,7 +154,7 @@ public struct ScontrolJob: Equatable, Sendable {
   }
 }
 
-/// One row of `sacct -P -n -X --format=JobIDRaw,JobID,State,ExitCode,Timelimit,NodeList`.
+/// One row of `sacct -P -n -X --format=JobIDRaw,JobID,State,ExitCode,Timelimit,NodeList[,Reason]`.
 /// With `-X` only allocations are listed; without it `.batch` and `.extern` step rows come
 /// too, and are skipped here.
 public struct SacctRecord: Equatable, Sendable {
@@ -159,19 +163,40 @@ public struct SacctRecord: Equatable, Sendable {
   public var rawID: String
   /// `123`, `123_4`, `123_[5-9%2]`.
   public var jobID: String
+  public var state: String
+  public var reason: String
   public var end: TaskEnd
+
+  /// With the pending reason, for polling (sacct asks slurmdbd, not slurmctld).
+  public static let pollFormat = format + ",Reason"
 
   public static func parse(_ line: Substring) -> SacctRecord? {
     let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
     guard fields.count >= 6, !fields[0].isEmpty else { return nil }
     if fields[0].contains(".") { return nil }  // a step row: 123.batch, 123.extern, 123.0
     return SacctRecord(
-      rawID: fields[0], jobID: fields[1],
+      rawID: fields[0], jobID: fields[1], state: fields[2], reason: fields.count > 6 ? fields[6] : "",
       end: SlurmState.taskEnd(state: fields[2], exitCode: fields[3], timeLimit: fields[4], nodes: fields[5]))
   }
 
   public static func parseAll(_ text: String) -> [SacctRecord] {
     text.split(separator: "\n").compactMap(parse)
+  }
+
+  /// Folds one job's rows into the scheduler-neutral snapshot; a row like `123_[2-5%2]` is
+  /// the array's not-yet-started rest.
+  public static func snapshot(_ records: [SacctRecord]) -> JobSnapshot {
+    var snapshot = JobSnapshot()
+    for record in records {
+      let state = SlurmState.taskState(record.state, reason: record.reason)
+      if record.jobID.contains("_[") {
+        let rest = record.jobID.split(separator: "[").last.map { String($0.dropLast()) } ?? record.jobID
+        snapshot.pendingRest = "\(rest) (\(record.reason))"
+      } else {
+        snapshot.tasks[record.taskID ?? 0] = state
+      }
+    }
+    return snapshot
   }
 
   /// The array task id from `123_4`; nil for a plain job or a combined pending row.

@@ -10,13 +10,17 @@ public struct SlurmScheduler: Scheduler {
   /// The environment every Slurm command gets: no CI variables.
   let environment: [String: String]
   let retry: RetryPolicy
+  /// Runs every command as the job's account (`runuser -u NAME --`), or empty.
+  let commandPrefix: [String]
 
   public init(
-    runner: any CommandRunner, environment: [String: String], retry: RetryPolicy = RetryPolicy()
+    runner: any CommandRunner, environment: [String: String], retry: RetryPolicy = RetryPolicy(),
+    commandPrefix: [String] = []
   ) {
     self.runner = runner
     self.environment = environment
     self.retry = retry
+    self.commandPrefix = commandPrefix
   }
 
   /// Runs a Slurm command, retrying while the controller is unreachable.
@@ -26,7 +30,7 @@ public struct SlurmScheduler: Scheduler {
     while true {
       let result: CommandResult
       do {
-        result = try runner.run(Command(arguments, environment: environment, timeout: retry.commandTimeout))
+        result = try runner.run(Command(commandPrefix + arguments, environment: environment, timeout: retry.commandTimeout))
       } catch {
         throw SchedulerError(.unavailable, "cannot run \(arguments[0]): \(error)")
       }
@@ -74,7 +78,7 @@ public struct SlurmScheduler: Scheduler {
       do {
         result = try runner.run(
           // sbatch --export=ALL hands its own environment to the job: the job's sanitised one.
-          Command(SlurmScheduler.sbatchArguments(for: job), environment: job.environment, timeout: retry.commandTimeout))
+          Command(commandPrefix + SlurmScheduler.sbatchArguments(for: job), environment: job.environment, timeout: retry.commandTimeout))
       } catch {
         throw SchedulerError(.unavailable, "cannot run sbatch: \(error)")
       }
@@ -102,15 +106,24 @@ public struct SlurmScheduler: Scheduler {
 
   func jobs(named name: String) throws -> [JobID] {
     let result = try runner.run(
-      Command(["squeue", "-h", "--me", "--name=\(name)", "-o", "%F"], environment: environment, timeout: retry.commandTimeout))
+      Command(commandPrefix + ["squeue", "-h", "--me", "--name=\(name)", "-o", "%F"], environment: environment, timeout: retry.commandTimeout))
     guard result.status.isSuccess else { return [] }
     return Array(Set(result.stdout.split(separator: "\n").map { JobID(String($0)) })).sorted { $0.raw < $1.raw }
   }
 
+  /// Polls accounting first: sacct asks slurmdbd and costs slurmctld nothing. A job that
+  /// accounting does not list yet (or no accounting at all) falls back to squeue.
   public func snapshot(of id: JobID) throws -> JobSnapshot {
+    let accounted = try runner.run(
+      Command(commandPrefix + ["sacct", "-n", "-P", "-X", "-j", id.raw, "--format=\(SacctRecord.pollFormat)"],
+              environment: environment, timeout: retry.commandTimeout))
+    if accounted.status.isSuccess {
+      let snapshot = SacctRecord.snapshot(SacctRecord.parseAll(accounted.stdout))
+      if !snapshot.tasks.isEmpty || snapshot.pendingRest != nil { return snapshot }
+    }
     // One attempt only: the caller polls again later anyway.
     let result = try runner.run(
-      Command(["squeue", "-h", "-r", "-t", "all", "-j", id.raw, "-o", SqueueRecord.format],
+      Command(commandPrefix + ["squeue", "-h", "-r", "-t", "all", "-j", id.raw, "-o", SqueueRecord.format],
               environment: environment, timeout: retry.commandTimeout))
     if result.status.isSuccess { return SqueueRecord.snapshot(SqueueRecord.parseAll(result.stdout)) }
     if SlurmErrorText.isUnknownJob(result.stderr) { return JobSnapshot(unknown: true) }
@@ -118,6 +131,22 @@ public struct SlurmScheduler: Scheduler {
   }
 
   public func finalStates(of id: JobID, in directory: String) throws -> TaskEnds {
+    // Accounting first (no slurmctld RPC); it may lag a moment behind, which the caller's
+    // wait for settled states absorbs. Then slurmctld's own view.
+    let accountedFirst = try runner.run(
+      Command(commandPrefix + ["sacct", "-P", "-n", "-X", "-j", id.raw, "--format=\(SacctRecord.format)"],
+              environment: environment, timeout: retry.commandTimeout))
+    if accountedFirst.status.isSuccess {
+      let records = SacctRecord.parseAll(accountedFirst.stdout)
+      let settled = !records.isEmpty && records.allSatisfy { SlurmState.taskState($0.state, reason: "") == .ended }
+      if settled {
+        var ends = TaskEnds()
+        for record in records {
+          if let task = record.taskID { ends.byTask[task] = record.end } else { ends.otherwise = record.end }
+        }
+        return ends
+      }
+    }
     let shown = try slurm(["scontrol", "show", "job", "-o", id.raw])
     if shown.status.isSuccess {
       let jobs = ScontrolJob.parseAll(shown.stdout)

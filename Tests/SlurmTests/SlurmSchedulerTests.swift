@@ -98,17 +98,46 @@ let sampleJob = BatchJob(
     try SlurmScheduler(runner: runner, environment: [:], retry: quickRetry()).checkAvailable()
   }
 
-  @Test func unknownJobSnapshotAndSacctFallback() throws {
+  @Test func pollingAsksAccountingFirstAndCostsSlurmctldNothing() throws {
+    let runner = ScriptedCommandRunner([(["sacct"], ok(try fixture("sacct/poll-array-running-pending.txt")))])
+    let snapshot = try SlurmScheduler(runner: runner, environment: [:], retry: quickRetry()).snapshot(of: JobID("180"))
+    #expect(snapshot.tasks == [0: .running, 1: .running])
+    #expect(snapshot.pendingRest == "2-4%2 (None)")
+    #expect(runner.commands.map { $0.arguments[0] } == ["sacct"])
+  }
+
+  @Test func aJobAccountingDoesNotListYetFallsBackToSqueue() throws {
     let runner = ScriptedCommandRunner([
+      (["sacct"], ok("")),
+      (["squeue"], ok(try fixture("squeue/array-running-pending.txt"))),
+    ])
+    let snapshot = try SlurmScheduler(runner: runner, environment: [:], retry: quickRetry()).snapshot(of: JobID("2"))
+    #expect(snapshot.tasks[5] == .pending(reason: "JobArrayTaskLimit"))
+    #expect(!snapshot.unknown)
+  }
+
+  @Test func unknownJobSnapshotAndFinalStatesFromAccounting() throws {
+    let runner = ScriptedCommandRunner([
+      (["sacct", "-n"], fail("sacct: error: Problem talking to the database")),
       (["squeue"], fail(try fixture("squeue/unknown-job.txt"))),
-      (["scontrol", "show"], fail("slurm_load_jobs error: Invalid job id specified")),
-      (["sacct"], ok(try fixture("sacct/array-and-cancelled-with-steps.txt"))),
+      (["sacct", "-P"], ok(try fixture("sacct/array-and-cancelled-with-steps.txt"))),
     ])
     let scheduler = SlurmScheduler(runner: runner, environment: [:], retry: quickRetry())
     #expect(try scheduler.snapshot(of: JobID("2")).unknown)
     let ends = try scheduler.finalStates(of: JobID("2"), in: "/tmp")
     #expect(ends[3]?.exitCode == 4)
     #expect(ends[3]?.kind == .failed)
+    #expect(!runner.commands.contains { $0.arguments[0] == "scontrol" })
+  }
+
+  @Test func unsettledAccountingFallsBackToScontrol() throws {
+    let runner = ScriptedCommandRunner([
+      (["sacct", "-P"], ok("5|5|RUNNING|0:0|00:01:00|vm\n")),
+      (["scontrol", "show"], ok(try fixture("scontrol/timeout.txt"))),
+    ])
+    let ends = try SlurmScheduler(runner: runner, environment: [:], retry: quickRetry()).finalStates(of: JobID("5"), in: "/tmp")
+    #expect(ends[0]?.kind == .timeout)
+    #expect(ends[0]?.timeLimit == "00:01:00")
   }
 
   @Test func cancellingAFinishedJobIsFine() throws {
