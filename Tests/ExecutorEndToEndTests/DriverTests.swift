@@ -84,9 +84,7 @@ import Testing
     let job = try DriverJob(backend)
     let child = try job.startScript("echo started\nsleep 120\necho never")
     let outPath = "\(job.tmp)/run.out"
-    _ = waitFor("the job to start", seconds: 60) {
-      ((try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "").contains("started")
-    }
+    job.waitForOutput("started")
     child.signal(SIGTERM, group: true)  // the runner signals the whole process group
     let status = child.wait()
     #expect(status == .exited(1))
@@ -108,9 +106,7 @@ import Testing
   func sigkillLeavesAnOrphanThatCleanupCancels(backend: Backend) throws {
     let job = try DriverJob(backend)
     let child = try job.startScript("echo started\nsleep 300")
-    _ = waitFor("the job to start", seconds: 60) {
-      ((try? String(contentsOfFile: "\(job.tmp)/run.out", encoding: .utf8)) ?? "").contains("started")
-    }
+    job.waitForOutput("started")
     child.signal(SIGKILL, group: true)
     child.wait()
     #expect(try !job.liveSlurmJobs().isEmpty, "the job outlives a killed ci-run")

@@ -29,9 +29,7 @@ import Testing
     try "poll_seconds = 2\n".write(toFile: "\(job.tmp)/settings.toml", atomically: true, encoding: .utf8)
     job.env["CI_SLURM_SETTINGS"] = "\(job.tmp)/settings.toml"
     let child = try job.startScript("for i in $(seq 1 40); do echo \"line $i\"; sleep 1; done")
-    _ = waitFor("the job to start", seconds: 60) {
-      ((try? String(contentsOfFile: "\(job.tmp)/run.out", encoding: .utf8)) ?? "").contains("line 2")
-    }
+    job.waitForOutput("line 2")
     let controller = try #require(daemonPID("slurmctld"))
     kill(controller, SIGTERM)
     Thread.sleep(forTimeInterval: 20)
@@ -48,9 +46,7 @@ import Testing
   func aJobCancelledOutsideCIIsASystemFailureThatSaysSo(backend: Backend) throws {
     let job = try DriverJob(backend)
     let child = try job.startScript("echo started\nsleep 300")
-    _ = waitFor("the job to start", seconds: 60) {
-      ((try? String(contentsOfFile: "\(job.tmp)/run.out", encoding: .utf8)) ?? "").contains("started")
-    }
+    job.waitForOutput("started")
     let id = LogFacts.jobID(try String(contentsOfFile: "\(job.tmp)/run.err", encoding: .utf8))
     _ = try run(["scancel", id], env: ProcessInfo.processInfo.environment, timeout: 30)
     let started = Date()
@@ -73,9 +69,7 @@ import Testing
     try "poll_seconds = 5\n".write(toFile: "\(job.tmp)/settings.toml", atomically: true, encoding: .utf8)
     job.env["CI_SLURM_SETTINGS"] = "\(job.tmp)/settings.toml"
     let child = try job.startScript("echo started\nsleep 600")
-    _ = waitFor("the job to start", seconds: 60) {
-      ((try? String(contentsOfFile: "\(job.tmp)/run.out", encoding: .utf8)) ?? "").contains("started")
-    }
+    job.waitForOutput("started")
     // The node dies: slurmd, the job's step daemon and the job's processes, all at once.
     if let daemon = daemonPID("slurmd") { kill(daemon, SIGKILL) }
     var sessions = Set<Int32>()

@@ -157,6 +157,14 @@ extension DriverJob {
   }
 
   @Test(arguments: Backend.slurmOnly)
+  func anUnknownQOSIsRefusedByAccountingInOneLine(backend: Backend) throws {
+    let job = try DriverJob(backend, parameters: "--qos=nosuch")
+    let run = try job.phase("ci-run", [try job.script("echo never"), "build_script"])
+    #expect(run.status == .exited(2))
+    #expect(run.stderr.hasSuffix("ERROR: Slurm refused the job: Invalid qos specification\n"), "\(run.stderr)")
+  }
+
+  @Test(arguments: Backend.slurmOnly)
   func anUnknownPartitionOnTheRealClusterIsOneLine(backend: Backend) throws {
     let job = try DriverJob(backend, parameters: "-p nosuch")
     let run = try job.phase("ci-run", [try job.script("echo never"), "build_script"])

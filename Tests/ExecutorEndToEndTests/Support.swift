@@ -121,6 +121,13 @@ final class DriverJob: @unchecked Sendable {
       stdout: .file("\(tmp)/run.out"), stderr: .file("\(tmp)/run.err"), newProcessGroup: true)
   }
 
+  /// Waits until ci-run (started with startScript) has shown `text` on its stdout.
+  func waitForOutput(_ text: String, seconds: Double = 60) {
+    _ = waitFor("'\(text)' in the job's output", seconds: seconds) {
+      ((try? String(contentsOfFile: "\(tmp)/run.out", encoding: .utf8)) ?? "").contains(text)
+    }
+  }
+
   /// The Slurm jobs with this CI job's name that are not finished.
   func liveSlurmJobs() throws -> [String] {
     let result = try run(["squeue", "-h", "--name=\(schedulerJobName)", "-o", "%A %T"], env: env, timeout: 30)

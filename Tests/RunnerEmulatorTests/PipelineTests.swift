@@ -115,6 +115,19 @@ func pipeline(_ yaml: String, files: [String: String] = [:]) throws -> Pipeline 
   }
 }
 
+/// Runs a script with bash; returns its status and stdout.
+func bash(_ path: String) throws -> (Int32, String) {
+  let child = Process()
+  child.executableURL = URL(fileURLWithPath: "/bin/bash")
+  child.arguments = [path]
+  let pipe = Pipe()
+  child.standardOutput = pipe
+  try child.run()
+  let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+  child.waitUntilExit()
+  return (child.terminationStatus, output)
+}
+
 @Suite struct ScriptWriterTests {
   @Test func ansiCQuotingSurvivesBash() throws {
     let tricky = "it's \"quoted\" $HOME `x` \\ \n tab\t ünï ✓"
@@ -122,17 +135,9 @@ func pipeline(_ yaml: String, files: [String: String] = [:]) throws -> Pipeline 
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     let script = ScriptWriter.userScript(variables: [("TRICKY", tricky)], projectDirectory: directory, commands: ["printf '%s' \"$TRICKY\""])
     try script.write(toFile: "\(directory)/s.sh", atomically: true, encoding: .utf8)
-    let child = Process()
-    child.executableURL = URL(fileURLWithPath: "/bin/bash")
-    child.arguments = ["\(directory)/s.sh"]
-    let pipe = Pipe()
-    child.standardOutput = pipe
-    try child.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    child.waitUntilExit()
-    let output = String(decoding: data, as: UTF8.self)
+    let (status, output) = try bash("\(directory)/s.sh")
     #expect(output.hasSuffix(tricky))
-    #expect(child.terminationStatus == 0)
+    #expect(status == 0)
   }
 
   @Test func aFailingCommandStopsTheScriptWithItsStatus() throws {
@@ -140,15 +145,8 @@ func pipeline(_ yaml: String, files: [String: String] = [:]) throws -> Pipeline 
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     let script = ScriptWriter.userScript(variables: [], projectDirectory: directory, commands: ["true | true", "(exit 7)", "echo unreachable"])
     try script.write(toFile: "\(directory)/s.sh", atomically: true, encoding: .utf8)
-    let child = Process()
-    child.executableURL = URL(fileURLWithPath: "/bin/bash")
-    child.arguments = ["\(directory)/s.sh"]
-    let pipe = Pipe()
-    child.standardOutput = pipe
-    try child.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    child.waitUntilExit()
-    #expect(child.terminationStatus == 7)
+    let (status, output) = try bash("\(directory)/s.sh")
+    #expect(status == 7)
     #expect(!output.contains("unreachable\n"))
   }
 
