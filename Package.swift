@@ -42,7 +42,7 @@ let package = Package(
     .target(
       name: "ExecutorCLI",
       dependencies: [
-        "ExecutorCore", "Slurm", "Scheduling", "CustomExecutorAPI",
+        "ExecutorCore", "Slurm", "Scheduling", "CustomExecutorAPI", "ChildProcesses",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ], swiftSettings: strict),
     // Plays gitlab-runner's part: .gitlab-ci.yml subset, scripts, the four phases.

@@ -1,4 +1,5 @@
 public import ArgumentParser
+import ChildProcesses
 import CustomExecutorAPI
 import ExecutorCore
 import Foundation
@@ -50,20 +51,10 @@ public struct DriverEnvironment {
       backend = value
     }
     if backend == .auto {
-      let found = (try? ChildProcessLookup.find("sbatch", path: runner.values["PATH"])) != nil
+      let found = (try? ChildProcess.resolve("sbatch", path: runner.values["PATH"])) != nil
       return found ? .slurm : .local
     }
     return backend
-  }
-}
-
-enum ChildProcessLookup {
-  static func find(_ name: String, path: String?) throws -> String {
-    for directory in (path ?? "/usr/bin:/bin").split(separator: ":") {
-      let candidate = "\(directory)/\(name)"
-      if access(candidate, X_OK) == 0 { return candidate }
-    }
-    throw DriverFailure.system("\(name) not found")
   }
 }
 

@@ -282,7 +282,8 @@ public struct RunPhase: Sendable {
       if Date().timeIntervalSince(lastHeartbeat) >= settings.heartbeatSeconds {
         let waited = Self.duration(Date().timeIntervalSince(submittedAt))
         if startedAt == nil {
-          note(after: lastByte, "Job \(id) is waiting in the queue (\(pendingReason ?? "no reason given yet")), \(waited) so far")
+          let reason = scheduler.pendingReason(of: id) ?? pendingReason.flatMap { $0 == "None" ? nil : $0 } ?? "no reason given yet"
+          note(after: lastByte, "Job \(id) is waiting in the queue (\(reason)), \(waited) so far")
           lastHeartbeat = Date()
         } else if Date().timeIntervalSince(lastOutput) >= max(settings.heartbeatSeconds * 10, 300) {
           note(after: lastByte, "Job \(id) is running (no output for \(Self.duration(Date().timeIntervalSince(lastOutput)))), \(waited) since submission")

@@ -19,6 +19,12 @@ public protocol Scheduler: Sendable {
   /// Cancels every job of the current user with this name: the safety net for a submission
   /// whose id was never recorded.
   func cancel(named name: String) throws
+  /// Why a pending job waits, in the scheduler's words; asked only at heartbeat time.
+  func pendingReason(of id: JobID) -> String?
+}
+
+extension Scheduler {
+  public func pendingReason(of id: JobID) -> String? { nil }
 }
 
 public struct JobID: Hashable, Sendable, Codable, CustomStringConvertible {

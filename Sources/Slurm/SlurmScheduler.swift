@@ -170,6 +170,18 @@ public struct SlurmScheduler: Scheduler {
     return ends
   }
 
+  /// squeue's reason (Priority, Resources, BeginTime, QOSMaxJobsPerUserLimit, ...);
+  /// accounting only says "None" while a job pends.
+  public func pendingReason(of id: JobID) -> String? {
+    guard let result = try? runner.run(
+      Command(commandPrefix + ["squeue", "-h", "-j", id.raw, "-t", "PD", "-o", "%r"], environment: environment,
+              timeout: retry.commandTimeout)),
+      result.status.isSuccess
+    else { return nil }
+    let reasons = Set(result.stdout.split(separator: "\n").map(String.init).filter { !$0.isEmpty })
+    return reasons.isEmpty ? nil : reasons.sorted().joined(separator: ", ")
+  }
+
   public func cancel(_ id: JobID) throws {
     let result = try slurm(["scancel", id.raw], patience: retry.cancelPatience)
     if result.status.isSuccess || SlurmErrorText.isUnknownJob(result.stderr)

@@ -57,6 +57,18 @@ import Testing
     #expect(result.stdout == "cpus=2\nTimeLimit=00:07:00\nname=\(job.schedulerJobName)\n")
   }
 
+  @Test(arguments: Backend.slurmOnly)
+  func aPendingJobGetsHeartbeatsWithSlurmsReason(backend: Backend) throws {
+    let job = try DriverJob(backend, parameters: "--begin=now+8")
+    try "heartbeat_seconds = 2\n".write(toFile: "\(job.tmp)/settings.toml", atomically: true, encoding: .utf8)
+    job.env["CI_SLURM_SETTINGS"] = "\(job.tmp)/settings.toml"
+    defer { try? job.cleanup() }
+    let result = try job.runScript("echo finally")
+    #expect(result.status == .exited(0))
+    #expect(result.stdout == "finally\n")
+    #expect(result.stderr.contains("is waiting in the queue (BeginTime)"), "\(result.stderr)")
+  }
+
   @Test(arguments: ["-c 1; touch MARKER", "$(touch MARKER)", "`touch MARKER`", "-c 1 && touch MARKER", "-J \"$(touch MARKER)\""])
   func injectionStringsNeverExecute(template: String) throws {
     let job = try DriverJob(.local)
