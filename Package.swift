@@ -60,6 +60,12 @@ let package = Package(
       dependencies: [
         "PipelineSpec", "Scheduling", "Slurm", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ], swiftSettings: strict),
+    // numpy's default_rng (SeedSequence, PCG64, ziggurat normals), bit for bit.
+    .target(name: "NumpyRandom", swiftSettings: strict),
+    // LAPACK's C interface over OpenBLAS (apt: liblapacke-dev libopenblas-dev).
+    .systemLibrary(name: "CLapack", path: "Sources/CLapack", providers: [.apt(["liblapacke-dev", "libopenblas-dev"])]),
+    // The course's SVD experiment: the matrix, dgesdd, the per-seed row.
+    .target(name: "SVD", dependencies: ["CLapack", "NumpyRandom"], swiftSettings: strict),
     .executableTarget(name: "ci-config", dependencies: ["ExecutorCLI"], swiftSettings: strict),
     .executableTarget(name: "ci-prepare", dependencies: ["ExecutorCLI"], swiftSettings: strict),
     .executableTarget(name: "ci-run", dependencies: ["ExecutorCLI"], swiftSettings: strict),
@@ -74,6 +80,7 @@ let package = Package(
     .testTarget(name: "ExecutorCoreTests", dependencies: ["ExecutorCore", "Scheduling", "CustomExecutorAPI"]),
     .testTarget(name: "RunnerEmulatorTests", dependencies: ["RunnerEmulator"]),
     .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec"]),
+    .testTarget(name: "NumpyRandomTests", dependencies: ["NumpyRandom", "SVD"]),
     // Runs the built executables: with fake Slurm commands first on PATH, and against the
     // real local Slurm (required when CI=true).
     .testTarget(
