@@ -20,6 +20,7 @@ let package = Package(
     .executable(name: "ci-cleanup", targets: ["ci-cleanup"]),
     .executable(name: "ci-local", targets: ["ci-local"]),
     .executable(name: "ci-gen", targets: ["ci-gen"]),
+    .executable(name: "ci-worker", targets: ["ci-worker"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -66,6 +67,13 @@ let package = Package(
     .systemLibrary(name: "CLapack", path: "Sources/CLapack", providers: [.apt(["liblapacke-dev", "libopenblas-dev"])]),
     // The course's SVD experiment: the matrix, dgesdd, the per-seed row.
     .target(name: "SVD", dependencies: ["CLapack", "NumpyRandom"], swiftSettings: strict),
+    .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+    // The job payloads (svd-map, svd-reduce, ...): no executor imports.
+    .target(name: "Workers", dependencies: ["SVD", "CSQLite"], swiftSettings: strict),
+    .executableTarget(
+      name: "ci-worker",
+      dependencies: ["Workers", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      swiftSettings: strict),
     .executableTarget(name: "ci-config", dependencies: ["ExecutorCLI"], swiftSettings: strict),
     .executableTarget(name: "ci-prepare", dependencies: ["ExecutorCLI"], swiftSettings: strict),
     .executableTarget(name: "ci-run", dependencies: ["ExecutorCLI"], swiftSettings: strict),
@@ -80,7 +88,7 @@ let package = Package(
     .testTarget(name: "ExecutorCoreTests", dependencies: ["ExecutorCore", "Scheduling", "CustomExecutorAPI"]),
     .testTarget(name: "RunnerEmulatorTests", dependencies: ["RunnerEmulator"]),
     .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec"]),
-    .testTarget(name: "NumpyRandomTests", dependencies: ["NumpyRandom", "SVD"]),
+    .testTarget(name: "NumpyRandomTests", dependencies: ["NumpyRandom", "SVD", "Workers"]),
     // Runs the built executables: with fake Slurm commands first on PATH, and against the
     // real local Slurm (required when CI=true).
     .testTarget(

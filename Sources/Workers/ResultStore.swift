@@ -1,0 +1,122 @@
+import CSQLite
+public import Foundation
+
+public struct WorkerError: Error, Equatable, CustomStringConvertible, Sendable {
+  public var message: String
+  public init(_ message: String) { self.message = message }
+  public var description: String { message }
+}
+
+/// One SQLite file of experiment rows, one table per experiment. Every row is its own
+/// transaction, so a killed task leaves only whole rows, and a rerun skips what is stored.
+public final class ResultStore {
+  let database: OpaquePointer
+  public let path: String
+  public let table: String
+  public let columns: [String]
+
+  /// `columns` after the key column `seed`; all REAL except the leading INTEGER ones.
+  public init(path: String, table: String, integerColumns: [String], realColumns: [String]) throws {
+    var handle: OpaquePointer?
+    guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nil) == SQLITE_OK, let handle else {
+      throw WorkerError("cannot open \(path) as SQLite")
+    }
+    database = handle
+    self.path = path
+    self.table = table
+    columns = integerColumns + realColumns
+    let definitions = integerColumns.map { "\($0) INTEGER NOT NULL" } + realColumns.map { "\($0) REAL NOT NULL" }
+    try execute("PRAGMA busy_timeout = 30000")
+    try execute("CREATE TABLE IF NOT EXISTS \(table) (\(definitions.joined(separator: ", ")), PRIMARY KEY (seed))")
+  }
+
+  /// Opens an existing file read-only (for reduce).
+  public init(readingFrom path: String, table: String) throws {
+    var handle: OpaquePointer?
+    guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READONLY, nil) == SQLITE_OK, let handle else {
+      throw WorkerError("cannot open \(path) as SQLite")
+    }
+    database = handle
+    self.path = path
+    self.table = table
+    columns = []
+  }
+
+  deinit { sqlite3_close(database) }
+
+  func execute(_ sql: String) throws {
+    var message: UnsafeMutablePointer<CChar>?
+    if sqlite3_exec(database, sql, nil, nil, &message) != SQLITE_OK {
+      let text = message.map { String(cString: $0) } ?? "unknown error"
+      sqlite3_free(message)
+      throw WorkerError("\(path): \(text)")
+    }
+  }
+
+  public func storedSeeds() throws -> Set<Int> {
+    var statement: OpaquePointer?
+    guard sqlite3_prepare_v2(database, "SELECT seed FROM \(table)", -1, &statement, nil) == SQLITE_OK else {
+      throw WorkerError("\(path): no table \(table) (\(String(cString: sqlite3_errmsg(database))))")
+    }
+    defer { sqlite3_finalize(statement) }
+    var seeds = Set<Int>()
+    while sqlite3_step(statement) == SQLITE_ROW { seeds.insert(Int(sqlite3_column_int64(statement, 0))) }
+    return seeds
+  }
+
+  public func insert(integers: [Int], reals: [Double]) throws {
+    let placeholders = Array(repeating: "?", count: integers.count + reals.count).joined(separator: ", ")
+    var statement: OpaquePointer?
+    guard sqlite3_prepare_v2(database, "INSERT INTO \(table) VALUES (\(placeholders))", -1, &statement, nil) == SQLITE_OK else {
+      throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database)))")
+    }
+    defer { sqlite3_finalize(statement) }
+    var index: Int32 = 1
+    for value in integers {
+      sqlite3_bind_int64(statement, index, Int64(value))
+      index += 1
+    }
+    for value in reals {
+      sqlite3_bind_double(statement, index, value)
+      index += 1
+    }
+    guard sqlite3_step(statement) == SQLITE_DONE else {
+      throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database)))")
+    }
+  }
+
+  /// Every row, columns in table order, as (integers, reals) split at `integerCount`.
+  public func rows(integerCount: Int) throws -> [(integers: [Int], reals: [Double])] {
+    var statement: OpaquePointer?
+    guard sqlite3_prepare_v2(database, "SELECT * FROM \(table) ORDER BY seed", -1, &statement, nil) == SQLITE_OK else {
+      throw WorkerError("\(path): no table \(table) (\(String(cString: sqlite3_errmsg(database))))")
+    }
+    defer { sqlite3_finalize(statement) }
+    var rows: [(integers: [Int], reals: [Double])] = []
+    let count = sqlite3_column_count(statement)
+    while true {
+      let step = sqlite3_step(statement)
+      if step == SQLITE_DONE { break }
+      guard step == SQLITE_ROW else { throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database)))") }
+      var integers: [Int] = []
+      var reals: [Double] = []
+      for column in 0..<count {
+        if column < integerCount { integers.append(Int(sqlite3_column_int64(statement, column))) } else {
+          reals.append(sqlite3_column_double(statement, column))
+        }
+      }
+      rows.append((integers, reals))
+    }
+    return rows
+  }
+
+  /// The table's column names, in order.
+  public func columnNames() throws -> [String] {
+    var statement: OpaquePointer?
+    guard sqlite3_prepare_v2(database, "SELECT * FROM \(table) LIMIT 0", -1, &statement, nil) == SQLITE_OK else {
+      throw WorkerError("\(path): no table \(table)")
+    }
+    defer { sqlite3_finalize(statement) }
+    return (0..<sqlite3_column_count(statement)).map { String(cString: sqlite3_column_name(statement, $0)) }
+  }
+}

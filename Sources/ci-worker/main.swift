@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import Workers
+
+/// ci-worker: the payloads of the course's pipelines, one subcommand per task. Each is a
+/// good citizen of a Slurm job: it reads SLURM_ARRAY_TASK_ID/COUNT and DATA_DERIV, logs
+/// progress to stderr, and exits non-zero with one clear line on bad input.
+struct CIWorker: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "ci-worker", abstract: "Job payloads for ci-slurm pipelines.",
+    subcommands: [SVDMapCommand.self, SVDReduceCommand.self])
+}
+
+func environment(_ name: String) -> String? {
+  ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
+}
+
+func failing(_ body: () throws -> Void) throws {
+  do {
+    try body()
+  } catch let error as WorkerError {
+    FileHandle.standardError.write(Data("ci-worker: \(error.message)\n".utf8))
+    throw ExitCode(1)
+  }
+}
+
+struct SVDMapCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "svd-map", abstract: "Per seed: X = 3 u vᵀ + Z/1000, its top right singular vector, one SQLite row.")
+  @Option(help: "Rows of X.") var nrow = 1000
+  @Option(help: "Columns of X.") var ncol = 1000
+  @Option(help: "Seeds, e.g. 0-999; shared across the Slurm array's tasks.") var seeds: String
+  @Option(help: "Where the shard files go (default: $DATA_DERIV/svd, else ./svd).") var out: String?
+  @Option(help: "Also write this shard as CSV.") var csv: String?
+
+  func run() throws {
+    try failing {
+      let task = environment("SLURM_ARRAY_TASK_ID").flatMap { Int($0) } ?? 0
+      let tasks = environment("SLURM_ARRAY_TASK_COUNT").flatMap { Int($0) } ?? 1
+      guard task >= 0, tasks >= 1, task < max(tasks, task + 1) else { throw WorkerError("bad SLURM_ARRAY_TASK_ID/COUNT") }
+      let directory = out ?? "\(environment("DATA_DERIV") ?? ".")/svd"
+      let map = SVDMap(
+        nrow: nrow, ncol: ncol, seeds: try SeedList.parse(seeds), outputDirectory: directory, task: task, tasks: tasks,
+        log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
+      try map.run()
+      if let csv {
+        let store = try ResultStore(readingFrom: map.shardPath, table: SVDMap.table(nrow: nrow, ncol: ncol))
+        try SVDMap.exportCSV(from: store, ncol: ncol, to: csv)
+      }
+    }
+  }
+}
+
+struct SVDReduceCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "svd-reduce", abstract: "Stack every seed's estimate; report ‖vt − v‖ against the single blocks'.")
+  @Option(help: "Rows of X.") var nrow = 1000
+  @Option(help: "Columns of X.") var ncol = 1000
+  @Option(name: .customLong("in"), help: "The shard directory (default: $DATA_DERIV/svd).") var input: String?
+  @Option(help: "Seeds that must all be there, e.g. 0-999.") var seeds: String?
+  @Option(help: "Where the JSON result goes (default: stdout).") var out: String?
+
+  func run() throws {
+    try failing {
+      let directory = input ?? "\(environment("DATA_DERIV") ?? ".")/svd"
+      let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+      let shards = names.filter { $0.hasSuffix(".sqlite") }.sorted().map { "\(directory)/\($0)" }
+      guard !shards.isEmpty else { throw WorkerError("no shard files (*.sqlite) in \(directory)") }
+      let result = try SVDReduce.run(shards: shards, nrow: nrow, ncol: ncol, expected: try seeds.map(SeedList.parse))
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+      let json = String(decoding: try encoder.encode(result), as: UTF8.self) + "\n"
+      if let out {
+        let temporary = "\(out).tmp-\(getpid())"
+        try Data(json.utf8).write(to: URL(fileURLWithPath: temporary))
+        guard rename(temporary, out) == 0 else { throw WorkerError("cannot write \(out)") }
+      } else {
+        print(json, terminator: "")
+      }
+      FileHandle.standardError.write(Data("svd-reduce: \(result.blocks) blocks: reduce error \(result.reduceError), mean single-block error \(result.meanSingleBlockError)\n".utf8))
+    }
+  }
+}
+
+CIWorker.main()
