@@ -8,7 +8,7 @@ import Workers
 struct CIWorker: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "ci-worker", abstract: "Job payloads for ci-slurm pipelines.",
-    subcommands: [SVDMapCommand.self, SVDReduceCommand.self])
+    subcommands: [SVDMapCommand.self, SVDReduceCommand.self, ConvertCommand.self])
 }
 
 func environment(_ name: String) -> String? {
@@ -78,6 +78,30 @@ struct SVDReduceCommand: ParsableCommand {
         print(json, terminator: "")
       }
       FileHandle.standardError.write(Data("svd-reduce: \(result.blocks) blocks: reduce error \(result.reduceError), mean single-block error \(result.meanSingleBlockError)\n".utf8))
+    }
+  }
+}
+
+struct ConvertCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "convert", abstract: "A raw CSV or JSON Lines table to SQLite in $DATA_DERIV/<item>/, with metadata.yaml.")
+  @Option(help: "The raw file (.csv, or .jsonl/.ndjson).") var input: String
+  @Option(help: "The base item (default: $DATASET_ID).") var item: String?
+  @Option(help: "Where item directories go (default: $DATA_DERIV).") var out: String?
+  @Option(help: "csv or jsonl (default: from the file name).") var format: String?
+
+  func run() throws {
+    try failing {
+      guard let item = item ?? environment("DATASET_ID") else { throw WorkerError("give --item or set DATASET_ID") }
+      guard let root = out ?? environment("DATA_DERIV") else { throw WorkerError("give --out or set DATA_DERIV") }
+      var chosen: Converter.Format? = nil
+      if let format {
+        guard let value = Converter.Format(rawValue: format) else { throw WorkerError("--format is csv or jsonl, not \(format)") }
+        chosen = value
+      }
+      try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+      _ = try Converter(input: input, item: item, outputRoot: root, format: chosen,
+                        log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }).run()
     }
   }
 }
