@@ -152,10 +152,4 @@ public struct RunnerEnvironment: Sendable {
     guard let path = values[RunnerVariable.jobResponseFile], !path.isEmpty else { return nil }
     return path
   }
-
-  /// The environment without any job variable: what scheduler commands and local stage
-  /// scripts get, so secrets never reach argv, Slurm's stored environment, or a log.
-  public var withoutJobVariables: [String: String] {
-    values.filter { !$0.key.hasPrefix(RunnerVariable.jobPrefix) && $0.key != RunnerVariable.jobResponseFile }
-  }
 }
