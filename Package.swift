@@ -88,7 +88,7 @@ let package = Package(
     .testTarget(name: "ExecutorCoreTests", dependencies: ["ExecutorCore", "Scheduling", "CustomExecutorAPI"]),
     .testTarget(name: "RunnerEmulatorTests", dependencies: ["RunnerEmulator"]),
     .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec"]),
-    .testTarget(name: "WorkersTests", dependencies: ["NumpyRandom", "SVD", "Workers", "CSQLite"]),
+    .testTarget(name: "WorkersTests", dependencies: ["NumpyRandom", "SVD", "Workers", "CSQLite"], exclude: ["Support"]),
     // Runs the built executables: with fake Slurm commands first on PATH, and against the
     // real local Slurm (required when CI=true).
     .testTarget(

@@ -51,6 +51,32 @@ public enum SingularValueDecomposition {
   }
 }
 
+/// Gram matrices for the exact tall-and-skinny answer: the right singular vectors of the
+/// stacked X₁…X_k are the eigenvectors of Σ XᵢᵀXᵢ, so a map can keep an n×n running sum
+/// instead of its rows.
+public enum GramMatrix {
+  /// sum += XᵀX (upper triangle; the lower one is left as is), through BLAS dsyrk.
+  public static func accumulate(_ matrix: Matrix, into sum: inout [Double]) {
+    let n = matrix.columns
+    precondition(sum.count == n * n)
+    matrix.values.withUnsafeBufferPointer { x in
+      cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(n), Int32(matrix.rows), 1.0, x.baseAddress, Int32(n), 1.0, &sum, Int32(n))
+    }
+  }
+
+  /// The eigenvector of the largest eigenvalue of a symmetric matrix given by its upper
+  /// triangle (LAPACK dsyevd); the sign is LAPACK's.
+  public static func topEigenvector(_ upper: [Double], n: Int) throws -> [Double] {
+    guard n > 0, upper.count == n * n else { throw SVDError(message: "a Gram matrix of \(upper.count) values is not \(n)x\(n)") }
+    var a = upper
+    var eigenvalues = [Double](repeating: 0, count: n)
+    let info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "U")), Int32(n), &a, Int32(n), &eigenvalues)
+    guard info == 0 else { throw SVDError(message: "dsyevd failed (info \(info))") }
+    // Eigenvalues ascend; the eigenvectors are the columns of `a`.
+    return (0..<n).map { a[$0 * n + n - 1] }
+  }
+}
+
 /// The course's experiment: per seed, X = 3 u vᵀ + Z / 1000 with u[i] = (-1)^i / sqrt(nrow),
 /// v[j] = (-1)^(j+1) / sqrt(ncol), Z standard normal from numpy's default_rng(1 + 10000 s),
 /// drawn row-major; the top right singular vector of X estimates v.
@@ -90,7 +116,12 @@ public enum SVDExperiment {
   }
 
   public static func run(nrow: Int, ncol: Int, seed: Int) throws -> Row {
-    let result = try SingularValueDecomposition.decompose(matrix(nrow: nrow, ncol: ncol, seed: seed))
+    try analyze(matrix(nrow: nrow, ncol: ncol, seed: seed), seed: seed)
+  }
+
+  public static func analyze(_ x: Matrix, seed: Int) throws -> Row {
+    let (nrow, ncol) = (x.rows, x.columns)
+    let result = try SingularValueDecomposition.decompose(x)
     let estimate = Array(result.vt.values[0..<ncol])
     let truth = v(ncol)
     var alignment = 0.0

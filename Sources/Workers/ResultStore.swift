@@ -64,6 +64,49 @@ public final class ResultStore {
     return seeds
   }
 
+  /// One row and, in the same transaction, the shard's running Gram sum: a killed task
+  /// never leaves a seed counted in one but not the other.
+  public func insert(integers: [Int], reals: [Double], gram: (table: String, seeds: Int, matrix: [Double])) throws {
+    try execute("BEGIN IMMEDIATE")
+    do {
+      try insert(integers: integers, reals: reals)
+      try execute("CREATE TABLE IF NOT EXISTS \(gram.table) (id INTEGER PRIMARY KEY CHECK (id = 0), seeds INTEGER NOT NULL, matrix BLOB NOT NULL)")
+      var statement: OpaquePointer?
+      guard sqlite3_prepare_v2(database, "INSERT OR REPLACE INTO \(gram.table) VALUES (0, ?, ?)", -1, &statement, nil) == SQLITE_OK else {
+        throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database)))")
+      }
+      defer { sqlite3_finalize(statement) }
+      sqlite3_bind_int64(statement, 1, Int64(gram.seeds))
+      let status = gram.matrix.withUnsafeBytes { bytes in
+        sqlite3_bind_blob(statement, 2, bytes.baseAddress, Int32(bytes.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+        return sqlite3_step(statement)
+      }
+      guard status == SQLITE_DONE else { throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database)))") }
+      try execute("COMMIT")
+    } catch {
+      try? execute("ROLLBACK")
+      throw error
+    }
+  }
+
+  /// The stored Gram sum and how many seeds it covers, or nil when the shard has none.
+  public func gram(table: String, n: Int) throws -> (seeds: Int, matrix: [Double])? {
+    var statement: OpaquePointer?
+    guard sqlite3_prepare_v2(database, "SELECT seeds, matrix FROM \(table) WHERE id = 0", -1, &statement, nil) == SQLITE_OK else {
+      return nil
+    }
+    defer { sqlite3_finalize(statement) }
+    guard sqlite3_step(statement) == SQLITE_ROW else { return nil }
+    let seeds = Int(sqlite3_column_int64(statement, 0))
+    let size = Int(sqlite3_column_bytes(statement, 1))
+    guard size == n * n * MemoryLayout<Double>.size, let blob = sqlite3_column_blob(statement, 1) else {
+      throw WorkerError("\(path): the Gram matrix holds \(size) bytes, not \(n)x\(n) doubles (corrupt shard?)")
+    }
+    var matrix = [Double](repeating: 0, count: n * n)
+    matrix.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: blob, count: size)) }
+    return (seeds, matrix)
+  }
+
   public func insert(integers: [Int], reals: [Double]) throws {
     let placeholders = Array(repeating: "?", count: integers.count + reals.count).joined(separator: ", ")
     var statement: OpaquePointer?

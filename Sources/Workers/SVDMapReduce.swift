@@ -48,6 +48,8 @@ public struct SVDMap {
   public var task: Int
   public var tasks: Int
   public var log: (String) -> Void
+  /// Also keep the shard's Σ XᵀX, for svd-reduce --exact (8·ncol² bytes per shard).
+  public var keepGram = false
 
   public init(nrow: Int, ncol: Int, seeds: [Int], outputDirectory: String, task: Int, tasks: Int, log: @escaping (String) -> Void) {
     self.nrow = nrow
@@ -60,6 +62,7 @@ public struct SVDMap {
   }
 
   public static func table(nrow: Int, ncol: Int) -> String { "svd_\(nrow)x\(ncol)" }
+  public static func gramTable(nrow: Int, ncol: Int) -> String { "gram_\(nrow)x\(ncol)" }
   public static func vectorColumns(_ ncol: Int) -> [String] {
     let width = max(3, String(ncol - 1).count)
     return (0..<ncol).map { "ve" + String(repeating: "0", count: width - String($0).count) + String($0) }
@@ -80,10 +83,28 @@ public struct SVDMap {
     let done = try store.storedSeeds()
     let todo = mine.filter { !done.contains($0) }
     log("svd-map: task \(task) of \(tasks): \(mine.count) seeds (\(SeedList.describe(mine))), \(mine.count - todo.count) already stored in \(shardPath)")
+    var gram: (seeds: Int, matrix: [Double])? = nil
+    if keepGram {
+      let table = SVDMap.gramTable(nrow: nrow, ncol: ncol)
+      gram = try store.gram(table: table, n: ncol) ?? (0, [Double](repeating: 0, count: ncol * ncol))
+      if gram!.seeds != done.count {
+        throw WorkerError("\(shardPath): its Gram sum covers \(gram!.seeds) seeds but \(done.count) are stored (computed without --gram); remove the shard and run again")
+      }
+    }
     let started = Date()
     for (index, seed) in todo.enumerated() {
-      let row = try SVDExperiment.run(nrow: nrow, ncol: ncol, seed: seed)
-      try store.insert(integers: [nrow, ncol, seed], reals: [row.vAlignment] + row.vEstimate)
+      let x = SVDExperiment.matrix(nrow: nrow, ncol: ncol, seed: seed)
+      let row = try SVDExperiment.analyze(x, seed: seed)
+      if var sum = gram {
+        GramMatrix.accumulate(x, into: &sum.matrix)
+        sum.seeds += 1
+        try store.insert(
+          integers: [nrow, ncol, seed], reals: [row.vAlignment] + row.vEstimate,
+          gram: (SVDMap.gramTable(nrow: nrow, ncol: ncol), sum.seeds, sum.matrix))
+        gram = sum
+      } else {
+        try store.insert(integers: [nrow, ncol, seed], reals: [row.vAlignment] + row.vEstimate)
+      }
       let elapsed = Date().timeIntervalSince(started)
       let perSeed = elapsed / Double(index + 1)
       let remaining = perSeed * Double(todo.count - index - 1)
@@ -106,6 +127,11 @@ public struct SVDMap {
 
 /// svd-reduce: stacks every seed's estimate and takes the top right singular vector.
 public struct SVDReduce {
+  public struct BlockError: Codable, Equatable, Sendable {
+    public var blocks: Int
+    public var error: Double
+  }
+
   public struct Result: Codable, Equatable, Sendable {
     public var nrow: Int
     public var ncol: Int
@@ -115,11 +141,20 @@ public struct SVDReduce {
     public var reduceError: Double
     /// The mean of ‖v_est − v‖ over the blocks (each sign chosen to match v).
     public var meanSingleBlockError: Double
+    /// The reduce over the first k seeds, for k = 1, 2, 5, 10, 20, 50, ... and all.
+    public var errorByBlocks: [BlockError]
+    /// ‖v_exact − v‖ for the top right singular vector of all X stacked (from Σ XᵀX), with --exact.
+    public var exactError: Double?
+    /// Per seed, in seed order: the signed v_alignment.
+    public var vAlignments: [Double]
 
     enum CodingKeys: String, CodingKey {
       case nrow, ncol, blocks, seeds
       case reduceError = "reduce_error"
       case meanSingleBlockError = "mean_single_block_error"
+      case errorByBlocks = "error_by_blocks"
+      case exactError = "exact_error"
+      case vAlignments = "v_alignments"
     }
   }
 
@@ -135,44 +170,114 @@ public struct SVDReduce {
     return min(plus, minus).squareRoot()
   }
 
-  public static func run(shards: [String], nrow: Int, ncol: Int, expected: [Int]?) throws -> Result {
+  /// 1, 2, 5, 10, 20, 50, ... below `total`, then `total`.
+  static func blockCounts(_ total: Int) -> [Int] {
+    var counts: [Int] = []
+    var decade = 1
+    while decade < total {
+      for step in [1, 2, 5] where step * decade < total { counts.append(step * decade) }
+      decade *= 10
+    }
+    return counts + [total]
+  }
+
+  struct ShardRow {
+    var seed: Int
+    var alignment: Double
+    var vector: [Double]
+  }
+
+  /// The rows of an svd-map shard: SQLite, or the CSV that `svd-map --csv` writes.
+  static func read(shard: String, nrow: Int, ncol: Int) throws -> [ShardRow] {
+    if shard.hasSuffix(".csv") { return try readCSV(shard, nrow: nrow, ncol: ncol) }
+    let stored: [(integers: [Int], reals: [Double])]
+    do {
+      let store = try ResultStore(readingFrom: shard, table: SVDMap.table(nrow: nrow, ncol: ncol))
+      stored = try store.rows(integerCount: 3)
+    } catch {
+      throw WorkerError("\(shard): not a readable svd-map shard for \(nrow)x\(ncol) (\(error))")
+    }
+    return try stored.map { row in
+      guard row.reals.count == ncol + 1, row.integers.count == 3 else {
+        throw WorkerError("\(shard): seed \(row.integers.last ?? -1) has \(row.reals.count - 1) vector entries, expected \(ncol)")
+      }
+      return ShardRow(seed: row.integers[2], alignment: row.reals[0], vector: Array(row.reals.dropFirst()))
+    }
+  }
+
+  static func readCSV(_ path: String, nrow: Int, ncol: Int) throws -> [ShardRow] {
+    var reader = try CSVReader(path: path)
+    let expected = ["nrow", "ncol", "seed", "v_alignment"] + SVDMap.vectorColumns(ncol)
+    guard let header = try reader.next() else { throw WorkerError("\(path): empty file, expected the svd-map CSV header") }
+    guard header.fields == expected else {
+      throw WorkerError("\(path):1: the header has \(header.fields.count) columns (\(header.fields.prefix(5).joined(separator: ","))...), expected the \(expected.count) of svd-map for \(nrow)x\(ncol)")
+    }
+    var rows: [ShardRow] = []
+    while let record = try reader.next() {
+      guard record.fields.count == expected.count else {
+        throw WorkerError("\(path):\(record.line): \(record.fields.count) fields, expected \(expected.count) (truncated file?)")
+      }
+      var numbers: [Double] = []
+      numbers.reserveCapacity(expected.count)
+      for (column, field) in record.fields.enumerated() {
+        guard let value = Double(field), value.isFinite else {
+          throw WorkerError("\(path):\(record.line): column \(expected[column]) is '\(field.prefix(40))', not a number")
+        }
+        numbers.append(value)
+      }
+      guard Int(numbers[0]) == nrow, Int(numbers[1]) == ncol else {
+        throw WorkerError("\(path):\(record.line): a \(Int(numbers[0]))x\(Int(numbers[1])) row in a \(nrow)x\(ncol) reduce")
+      }
+      rows.append(ShardRow(seed: Int(numbers[2]), alignment: numbers[3], vector: Array(numbers[4...])))
+    }
+    return rows
+  }
+
+  public static func run(shards: [String], nrow: Int, ncol: Int, expected: [Int]?, exact: Bool = false) throws -> Result {
     guard !shards.isEmpty else { throw WorkerError("no shard files to reduce") }
     var owner: [Int: String] = [:]
     var duplicates: [Int] = []
-    var rows: [(seed: Int, vector: [Double])] = []
+    var rows: [ShardRow] = []
     for shard in shards {
-      let store: ResultStore
-      let stored: [(integers: [Int], reals: [Double])]
-      do {
-        store = try ResultStore(readingFrom: shard, table: SVDMap.table(nrow: nrow, ncol: ncol))
-        stored = try store.rows(integerCount: 3)
-      } catch {
-        throw WorkerError("\(shard): not a readable svd-map shard for \(nrow)x\(ncol) (\(error))")
-      }
-      for row in stored {
-        guard row.reals.count == ncol + 1, row.integers.count == 3 else {
-          throw WorkerError("\(shard): seed \(row.integers.last ?? -1) has \(row.reals.count - 1) vector entries, expected \(ncol)")
-        }
-        let seed = row.integers[2]
-        if owner[seed] != nil { duplicates.append(seed) } else { owner[seed] = shard }
-        rows.append((seed, Array(row.reals.dropFirst())))
+      for row in try read(shard: shard, nrow: nrow, ncol: ncol) {
+        if owner[row.seed] != nil { duplicates.append(row.seed) } else { owner[row.seed] = shard }
+        rows.append(row)
       }
     }
     if !duplicates.isEmpty {
       throw WorkerError("seeds stored more than once: \(SeedList.describe(duplicates)) (in \(Set(duplicates.compactMap { owner[$0] }).sorted().joined(separator: ", ")) and another shard)")
     }
+    guard !rows.isEmpty else { throw WorkerError("the shards hold no seeds (\(shards.joined(separator: ", ")))") }
     if let expected {
       let missing = expected.filter { owner[$0] == nil }
       if !missing.isEmpty { throw WorkerError("seeds missing from the shards: \(SeedList.describe(missing))") }
     }
     rows.sort { $0.seed < $1.seed }
-    let stacked = Matrix(rows: rows.count, columns: ncol, values: rows.flatMap(\.vector))
-    let decomposition = try SingularValueDecomposition.decompose(stacked)
     let truth = SVDExperiment.v(ncol)
-    let reduceError = distance(decomposition.vt.values[0..<ncol], truth)
+    func reduce(_ count: Int) throws -> Double {
+      let stacked = Matrix(rows: count, columns: ncol, values: rows.prefix(count).flatMap(\.vector))
+      return distance(try SingularValueDecomposition.decompose(stacked).vt.values[0..<ncol], truth)
+    }
+    let byBlocks = try blockCounts(rows.count).map { BlockError(blocks: $0, error: try reduce($0)) }
     let single = rows.map { distance($0.vector[...], truth) }.reduce(0, +) / Double(rows.count)
+    var exactError: Double? = nil
+    if exact {
+      var sum = [Double](repeating: 0, count: ncol * ncol)
+      for shard in shards {
+        guard !shard.hasSuffix(".csv") else { throw WorkerError("\(shard): --exact needs the SQLite shards (CSV holds no Gram matrix)") }
+        let store = try ResultStore(readingFrom: shard, table: SVDMap.table(nrow: nrow, ncol: ncol))
+        guard let gram = try store.gram(table: SVDMap.gramTable(nrow: nrow, ncol: ncol), n: ncol) else {
+          throw WorkerError("\(shard): no Gram matrix; run svd-map with --gram for --exact")
+        }
+        let stored = rows.filter { owner[$0.seed] == shard }.count
+        guard gram.seeds == stored else { throw WorkerError("\(shard): its Gram sum covers \(gram.seeds) seeds, the shard holds \(stored)") }
+        for index in 0..<sum.count { sum[index] += gram.matrix[index] }
+      }
+      exactError = distance(try GramMatrix.topEigenvector(sum, n: ncol)[...], truth)
+    }
     return Result(
-      nrow: nrow, ncol: ncol, blocks: rows.count, seeds: SeedList.describe(rows.map(\.seed)), reduceError: reduceError,
-      meanSingleBlockError: single)
+      nrow: nrow, ncol: ncol, blocks: rows.count, seeds: SeedList.describe(rows.map(\.seed)),
+      reduceError: byBlocks.last!.error, meanSingleBlockError: single, errorByBlocks: byBlocks, exactError: exactError,
+      vAlignments: rows.map(\.alignment))
   }
 }
