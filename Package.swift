@@ -25,6 +25,7 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    .package(url: "https://github.com/stencilproject/Stencil", from: "0.15.1"),
   ],
   targets: [
     // The runner's wire contract: env names, config JSON, stage names. Foundation only.
@@ -70,9 +71,13 @@ let package = Package(
     .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
     // The job payloads (svd-map, svd-reduce, ...): no executor imports.
     .target(name: "Workers", dependencies: ["SVD", "CSQLite"], swiftSettings: strict),
+    // visualize (inline SVG charts) and publish (an HTML page from a Jinja-style template).
+    .target(
+      name: "Report", dependencies: ["Workers", "CSQLite", .product(name: "Stencil", package: "Stencil")],
+      swiftSettings: strict),
     .executableTarget(
       name: "ci-worker",
-      dependencies: ["Workers", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Workers", "Report", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       swiftSettings: strict),
     .executableTarget(name: "ci-config", dependencies: ["ExecutorCLI"], swiftSettings: strict),
     .executableTarget(name: "ci-prepare", dependencies: ["ExecutorCLI"], swiftSettings: strict),
@@ -88,7 +93,7 @@ let package = Package(
     .testTarget(name: "ExecutorCoreTests", dependencies: ["ExecutorCore", "Scheduling", "CustomExecutorAPI"]),
     .testTarget(name: "RunnerEmulatorTests", dependencies: ["RunnerEmulator"]),
     .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec"]),
-    .testTarget(name: "WorkersTests", dependencies: ["NumpyRandom", "SVD", "Workers", "CSQLite"], exclude: ["Support"]),
+    .testTarget(name: "WorkersTests", dependencies: ["NumpyRandom", "SVD", "Workers", "Report", "CSQLite"], exclude: ["Support"]),
     // Runs the built executables: with fake Slurm commands first on PATH, and against the
     // real local Slurm (required when CI=true).
     .testTarget(

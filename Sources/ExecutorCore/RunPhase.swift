@@ -126,10 +126,12 @@ public struct RunPhase: Sendable {
       owner: context.account)
     try PrivateFiles.makeDirectory(context.buildsDirectory, owner: context.account)
 
+    let ledger = JobsLedger(context: context)
+    var environment = RunPhase.jobEnvironment(from: context.environment)
+    if let ledger { environment[JobsLedger.variable] = ledger.path }
     let job = BatchJob(
       name: context.schedulerJobName, wrapperScript: wrapper, directory: directory,
-      workingDirectory: context.buildsDirectory, request: request,
-      environment: RunPhase.jobEnvironment(from: context.environment))
+      workingDirectory: context.buildsDirectory, request: request, environment: environment)
 
     // Recorded before sbatch runs: if we are killed mid-submission, cleanup cancels by name.
     var state = JobState.load(context.stateFile)
@@ -150,8 +152,20 @@ public struct RunPhase: Sendable {
     try state.save(context.stateFile)
     let options = request.arguments.isEmpty ? "no options" : request.arguments.joined(separator: " ")
     console.note("Submitted \(scheduler.name) job \(id) (\(job.name)) for \(stage): \(options)")
+    let entry = [
+      "ci_job_id": context.jobID, "ci_job_name": context.environment.job("CI_JOB_NAME") ?? "",
+      "ci_job_stage": context.environment.job("CI_JOB_STAGE") ?? "", "runner_stage": stage.description,
+      "scheduler": scheduler.name, "scheduler_job_id": id.raw, "host": ProcessInfo.processInfo.hostName,
+    ]
+    ledger?.append(entry.merging(["event": "submitted"]) { $1 }, numbers: ["time": submittedAt.timeIntervalSince1970])
 
     let verdict = follow(job: job, id: id, submittedAt: submittedAt)
+    // A job that failed by the scheduler's hand (node failure, lost job) can still be
+    // listed as running; cancelling an ended job is a no-op, so always ask.
+    if verdict != nil { try? scheduler.cancel(id) }
+    ledger?.append(
+      entry.merging(["event": "ended", "result": verdict == nil ? "succeeded" : "failed"]) { $1 },
+      numbers: ["time": Date().timeIntervalSince1970])
     state = JobState.load(context.stateFile)
     if index < state.submissions.count { state.submissions[index].finished = true }
     try? state.save(context.stateFile)

@@ -18,11 +18,16 @@ public enum CIFileRenderer {
     out.append("")
     out.append("stages:")
     for stage in plan.stages { out.append("  - \(quote(stage))") }
-    if !spec.variables.isEmpty {
-      out.append("")
-      out.append("variables:")
-      for (name, value) in spec.variables { out.append("  \(name): \(quote(value))") }
+    // The spec's title, description and source travel as variables: publish puts them on
+    // the report without the spec having to repeat them in its arguments.
+    out.append("")
+    out.append("variables:")
+    let own = Set(spec.variables.map { $0.0 })
+    let described = [("PIPELINE_TITLE", spec.title), ("PIPELINE_DESCRIPTION", spec.description), ("PIPELINE_SOURCE", spec.source ?? "")]
+    for (name, value) in described where !value.isEmpty && !own.contains(name) {
+      out.append("  \(name): \(quote(oneLine(value).trimmingCharacters(in: .whitespaces)))")
     }
+    for (name, value) in spec.variables { out.append("  \(name): \(quote(value))") }
     for job in plan.jobs {
       out.append("")
       out.append("# from \(oneLine(job.origin))")

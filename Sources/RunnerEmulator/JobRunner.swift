@@ -143,7 +143,7 @@ public final class JobRunner: @unchecked Sendable {
       ("CI", "true"), ("GITLAB_CI", "true"), ("CI_SERVER", "yes"),
       ("CI_JOB_ID", String(ciJobID)), ("CI_JOB_NAME", job.name), ("CI_JOB_STAGE", job.stage),
       ("CI_JOB_TIMEOUT", String(timeoutSeconds)), ("CI_JOB_STATUS", status),
-      ("CI_PIPELINE_ID", String(pipelineID)), ("CI_PIPELINE_SOURCE", "push"),
+      ("CI_PIPELINE_ID", String(pipelineID)), ("CI_PIPELINE_SOURCE", "web"),
       ("CI_PROJECT_PATH", projectPath), ("CI_PROJECT_PATH_SLUG", String(slug)),
       ("CI_PROJECT_NAME", name), ("CI_PROJECT_NAMESPACE", namespace),
       ("CI_COMMIT_SHA", "0000000000000000000000000000000000000000"), ("CI_COMMIT_REF_NAME", "local"),

@@ -48,9 +48,9 @@ public struct Downloader {
       if let expectedSHA256, sum != expectedSHA256 {
         throw WorkerError("download: \(destination) exists with sha256 \(sum), not the expected \(expectedSHA256); remove it to download again")
       }
-      let size = (try? FileManager.default.attributesOfItem(atPath: destination)[.size] as? Int64) ?? 0
+      let size = Self.size(of: destination)
       log("download: \(destination) is already there (sha256 \(sum))")
-      return Outcome(bytes: size ?? 0, sha256: sum, attemptsUsed: 0, resumedFrom: 0, alreadyThere: true)
+      return Outcome(bytes: size, sha256: sum, attemptsUsed: 0, resumedFrom: 0, alreadyThere: true)
     }
     let directory = (destination as NSString).deletingLastPathComponent
     if !directory.isEmpty {

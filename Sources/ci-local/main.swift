@@ -44,7 +44,9 @@ struct CILocal: ParsableCommand {
       return
     }
     guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
-    let directory = executorDir ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+    // /proc/self/exe, not argv[0]: found through PATH, argv[0] is a bare name.
+    let myself = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    let directory = executorDir ?? URL(fileURLWithPath: myself).resolvingSymlinksInPath().deletingLastPathComponent().path
     let executor = ExecutorPaths(directory: directory)
     for path in [executor.config, executor.prepare, executor.run, executor.cleanup] where access(path, X_OK) != 0 {
       throw ValidationError("\(path) is not an executable; build the package (swift build) or pass --executor-dir")

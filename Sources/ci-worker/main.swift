@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Report
 import Workers
 
 /// ci-worker: the payloads of the course's pipelines, one subcommand per task. Each is a
@@ -8,7 +9,10 @@ import Workers
 struct CIWorker: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "ci-worker", abstract: "Job payloads for ci-slurm pipelines.",
-    subcommands: [DownloadCommand.self, ConvertCommand.self, SVDMapCommand.self, SVDReduceCommand.self])
+    subcommands: [
+      DownloadCommand.self, ConvertCommand.self, AnalyzeCommand.self, GatherCommand.self, SVDMapCommand.self,
+      SVDReduceCommand.self, VisualizeCommand.self, PublishCommand.self,
+    ])
 }
 
 func environment(_ name: String) -> String? {
@@ -144,5 +148,138 @@ struct DownloadCommand: ParsableCommand {
     }
   }
 }
+
+struct AnalyzeCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "analyze", abstract: "Column statistics of one block of an item's rows (one array task).")
+  @Option(help: "The base item (default: $DATASET_ID).") var item: String?
+  @Option(help: "This task's shard (default: $SLURM_ARRAY_TASK_ID, else 0).") var shard: Int?
+  @Option(help: "The number of shards (default: $SLURM_ARRAY_TASK_COUNT, else 1).") var shards: Int?
+  @Option(help: "Where item directories are (default: $DATA_DERIV).") var data: String?
+
+  func run() throws {
+    try failing {
+      guard let item = item ?? environment("DATASET_ID") else { throw WorkerError("analyze: give --item or set DATASET_ID") }
+      guard let root = data ?? environment("DATA_DERIV") else { throw WorkerError("analyze: give --data or set DATA_DERIV") }
+      let shard = shard ?? environment("SLURM_ARRAY_TASK_ID").flatMap { Int($0) } ?? 0
+      let shards = shards ?? environment("SLURM_ARRAY_TASK_COUNT").flatMap { Int($0) } ?? 1
+      try ItemAnalysis.analyze(root: root, item: item, shard: shard, shards: shards, log: logLine)
+    }
+  }
+}
+
+struct GatherCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "gather", abstract: "Merge an item's analyze shards into <item>/summary.json.")
+  @Option(help: "The base item (default: $DATASET_ID).") var item: String?
+  @Option(help: "Where item directories are (default: $DATA_DERIV).") var data: String?
+
+  func run() throws {
+    try failing {
+      guard let item = item ?? environment("DATASET_ID") else { throw WorkerError("gather: give --item or set DATASET_ID") }
+      guard let root = data ?? environment("DATA_DERIV") else { throw WorkerError("gather: give --data or set DATA_DERIV") }
+      try ItemAnalysis.gather(root: root, item: item, log: logLine)
+    }
+  }
+}
+
+struct VisualizeCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "visualize", abstract: "Figures (SVG) and tables for publish: the SVD reduce, or one figure per data item.")
+  @Option(help: "The SVD pipeline's data dir (reads <dir>/reduce.json).") var svd: String?
+  @Option(help: "The data pipeline's data dir (reads <dir>/<item>/summary.json and data.sqlite).") var data: String?
+  @Option(help: "Where the figures go (default: $DATA_DERIV/figures).") var out: String?
+
+  func run() throws {
+    try failing {
+      guard (svd == nil) != (data == nil) else { throw WorkerError("visualize: give exactly one of --svd DIR or --data DIR") }
+      guard let directory = out ?? environment("DATA_DERIV").map({ "\($0)/figures" }) else {
+        throw WorkerError("visualize: give --out or set DATA_DERIV")
+      }
+      if let svd {
+        _ = try Visualize.svd(reduce: "\(svd)/reduce.json", to: directory, log: logLine)
+      } else if let data {
+        _ = try Visualize.data(root: data, to: directory, log: logLine)
+      }
+    }
+  }
+}
+
+struct PublishCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "publish", abstract: "One self-contained HTML report (inline SVG, no CDN) from visualize's figures.")
+  @Option(help: "The report's title (default: $PIPELINE_TITLE).") var title: String?
+  @Option(help: "A paragraph under the title (default: $PIPELINE_DESCRIPTION).") var description: String?
+  @Option(help: "Where the data came from (default: $PIPELINE_SOURCE).") var source: String?
+  @Option(help: "visualize's output (default: $DATA_DERIV/figures).") var figures: String?
+  @Option(help: "The executor's jobs ledger (default: $CI_SLURM_JOBS_LEDGER).") var jobs: String?
+  @Option(help: "A Stencil (Jinja-style) template instead of the built-in one.") var template: String?
+  @Flag(help: "Print the built-in template and exit (a start for --template).") var printTemplate = false
+  @Option(help: "The output directory: index.html and the figures.") var out = "public"
+
+  func run() throws {
+    if printTemplate {
+      print(Publisher.defaultTemplate, terminator: "")
+      return
+    }
+    try failing {
+      guard let title = title ?? environment("PIPELINE_TITLE") else { throw WorkerError("publish: give --title or set PIPELINE_TITLE") }
+      guard let directory = figures ?? environment("DATA_DERIV").map({ "\($0)/figures" }) else {
+        throw WorkerError("publish: give --figures or set DATA_DERIV")
+      }
+      let set = try ItemAnalysis.readJSON(FigureSet.self, from: "\(directory)/figures.json")
+      var rows: [CIJobRow] = []
+      if let ledger = jobs ?? environment("CI_SLURM_JOBS_LEDGER") {
+        let records = try JobTable.readLedger(ledger)
+        let slurmIDs = Set(records.filter { $0.scheduler == "Slurm" }.map(\.schedulerJobID))
+        rows = JobTable.rows(ledger: records, accounting: slurmIDs.isEmpty ? [:] : accounting(slurmIDs.sorted()))
+      }
+      var text: String? = nil
+      if let template {
+        guard let data = FileManager.default.contents(atPath: template) else { throw WorkerError("publish: cannot read the template \(template)") }
+        text = String(decoding: data, as: UTF8.self)
+      }
+      let pipeline = ["CI_PIPELINE_ID", "CI_PIPELINE_URL", "CI_PROJECT_PATH", "CI_COMMIT_SHORT_SHA", "CI_COMMIT_REF_NAME"]
+        .reduce(into: [String: String]()) { result, key in
+          if let value = environment(key) { result[key.replacingOccurrences(of: "CI_", with: "").lowercased()] = value }
+        }
+      let publisher = Publisher(
+        title: title, description: description ?? environment("PIPELINE_DESCRIPTION") ?? "",
+        source: source ?? environment("PIPELINE_SOURCE") ?? "not stated", figures: set, figureDirectory: directory, jobs: rows,
+        pipeline: pipeline, template: text ?? Publisher.defaultTemplate)
+      let html = try publisher.render()
+      try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+      for figure in set.figures {
+        let target = "\(out)/\(figure.file)"
+        try? FileManager.default.removeItem(atPath: target)
+        try FileManager.default.copyItem(atPath: "\(directory)/\(figure.file)", toPath: target)
+      }
+      let temporary = "\(out)/.index.html.tmp-\(getpid())"
+      try Data(html.utf8).write(to: URL(fileURLWithPath: temporary))
+      guard rename(temporary, "\(out)/index.html") == 0 else { throw WorkerError("publish: cannot write \(out)/index.html") }
+      logLine("publish: \(out)/index.html: \(set.figures.count) figures, \(rows.count) CI jobs; \(set.headline)")
+    }
+  }
+
+  /// Slurm's accounting for the ledger's jobs; an empty answer (no slurmdbd) leaves the
+  /// ledger's own times.
+  func accounting(_ ids: [String]) -> [String: AccountingRow] {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["sacct", "-X", "-n", "-P", "-j", ids.joined(separator: ","), "-o", "JobID,NodeList,Submit,Start,End,State"]
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    do { try process.run() } catch {
+      logLine("publish: sacct is not available; queue and run times come from the executor's ledger")
+      return [:]
+    }
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return JobTable.parseSacct(String(decoding: data, as: UTF8.self))
+  }
+}
+
+func logLine(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 
 CIWorker.main()

@@ -85,6 +85,9 @@ import Testing
     #expect(status == .exited(2), "\(err)")
     #expect(err.contains("its node failed"), "\(err)")
     #expect(Date().timeIntervalSince(started) < 240)
+    // Slurm may still count the job as running on the dead node: nothing may stay queued.
+    try restoreCluster()
     try job.cleanup()
+    _ = try waitFor("squeue to show no job", seconds: 60) { try job.liveSlurmJobs().isEmpty }
   }
 }
