@@ -77,7 +77,7 @@ let package = Package(
       swiftSettings: strict),
     .executableTarget(
       name: "ci-worker",
-      dependencies: ["Workers", "Report", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Workers", "Report", "SVD", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       swiftSettings: strict),
     .executableTarget(name: "ci-config", dependencies: ["ExecutorCLI"], swiftSettings: strict),
     .executableTarget(name: "ci-prepare", dependencies: ["ExecutorCLI"], swiftSettings: strict),

@@ -13,6 +13,11 @@ public struct CIJobRow: Equatable, Sendable {
   public var queued: String
   public var ran: String
   public var state: String
+
+  public init(name: String, stage: String, scheduler: String, schedulerJob: String, nodes: String, queued: String, ran: String, state: String) {
+    (self.name, self.stage, self.scheduler, self.schedulerJob) = (name, stage, scheduler, schedulerJob)
+    (self.nodes, self.queued, self.ran, self.state) = (nodes, queued, ran, state)
+  }
 }
 
 /// The ledger's records (JSON Lines): a "submitted" record per scheduler job and an
@@ -27,6 +32,14 @@ public struct LedgerRecord: Codable, Equatable, Sendable {
   public var host: String?
   public var time: Double
   public var result: String?
+
+  public init(
+    event: String, ciJobID: String, ciJobName: String, ciJobStage: String, scheduler: String, schedulerJobID: String, host: String?,
+    time: Double, result: String?
+  ) {
+    (self.event, self.ciJobID, self.ciJobName, self.ciJobStage) = (event, ciJobID, ciJobName, ciJobStage)
+    (self.scheduler, self.schedulerJobID, self.host, self.time, self.result) = (scheduler, schedulerJobID, host, time, result)
+  }
 
   enum CodingKeys: String, CodingKey {
     case event, scheduler, host, time, result

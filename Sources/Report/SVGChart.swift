@@ -67,8 +67,8 @@ public struct SVGChart {
         }
       }
     }
-    body += legend(series.map { ($0.name, $0.color, $0.dashed) } + (band.map { [($0.label, "#1f77b4", false)] } ?? []), bandLast: band != nil)
-    return document(body)
+    let key = legend(series.map { ($0.name, $0.color, $0.dashed) } + (band.map { [($0.label, "#1f77b4", false)] } ?? []), bandLast: band != nil)
+    return document(body + key.svg, extraHeight: key.height)
   }
 
   /// A histogram of `values` in `bins` equal bins between their min and max.
@@ -93,9 +93,9 @@ public struct SVGChart {
 
   // MARK: - drawing
 
-  func document(_ body: String) -> String {
+  func document(_ body: String, extraHeight: Double = 0) -> String {
     """
-    <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 \(Int(width)) \(Int(height))" role="img" aria-label="\(escape(title))" style="width:100%;height:auto;font-family:system-ui,sans-serif">
+    <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 \(Int(width)) \(Int(height + extraHeight))" role="img" aria-label="\(escape(title))" style="width:100%;height:auto;font-family:system-ui,sans-serif">
     <title>\(escape(title))</title>
     <rect width="100%" height="100%" fill="#fff"/>
     <text x="\(f(width / 2))" y="22" text-anchor="middle" font-size="16" font-weight="600">\(escape(title))</text>
@@ -108,12 +108,12 @@ public struct SVGChart {
     for tick in y.ticks() {
       let position = y.position(tick)
       out += "<line x1=\"\(f(left))\" x2=\"\(f(width - right))\" y1=\"\(f(position))\" y2=\"\(f(position))\" stroke=\"#e5e5e5\"/>"
-      out += "<text x=\"\(f(left - 6))\" y=\"\(f(position + 4))\" text-anchor=\"end\" font-size=\"12\">\(number(tick))</text>\n"
+      out += "<text x=\"\(f(left - 6))\" y=\"\(f(position + 4))\" text-anchor=\"end\" font-size=\"12\">\(y.label(tick))</text>\n"
     }
     for tick in x.ticks() {
       let position = x.position(tick)
       out += "<line x1=\"\(f(position))\" x2=\"\(f(position))\" y1=\"\(f(height - bottom))\" y2=\"\(f(height - bottom + 5))\" stroke=\"#333\"/>"
-      out += "<text x=\"\(f(position))\" y=\"\(f(height - bottom + 19))\" text-anchor=\"middle\" font-size=\"12\">\(number(tick))</text>\n"
+      out += "<text x=\"\(f(position))\" y=\"\(f(height - bottom + 19))\" text-anchor=\"middle\" font-size=\"12\">\(x.label(tick))</text>\n"
     }
     out += "<line x1=\"\(f(left))\" x2=\"\(f(width - right))\" y1=\"\(f(height - bottom))\" y2=\"\(f(height - bottom))\" stroke=\"#333\"/>"
     out += "<line x1=\"\(f(left))\" x2=\"\(f(left))\" y1=\"\(f(top))\" y2=\"\(f(height - bottom))\" stroke=\"#333\"/>\n"
@@ -122,21 +122,27 @@ public struct SVGChart {
     return out
   }
 
-  func legend(_ entries: [(String, String, Bool)], bandLast: Bool) -> String {
-    guard entries.count > 1 || bandLast else { return "" }
-    let longest = entries.map(\.0.count).max() ?? 0
-    var out = "<rect x=\"\(f(width - right - 196))\" y=\"\(f(top - 4))\" width=\"\(f(min(196, 40 + Double(longest) * 7)))\" height=\"\(f(Double(entries.count) * 18 + 6))\" fill=\"#fff\" fill-opacity=\"0.85\"/>\n"
+  /// Below the x-axis label, in one row (wrapping), so it never covers the data.
+  func legend(_ entries: [(String, String, Bool)], bandLast: Bool) -> (svg: String, height: Double) {
+    guard entries.count > 1 || bandLast else { return ("", 0) }
+    var out = ""
+    var x = left
+    var y = height + 8
     for (index, entry) in entries.enumerated() {
-      let y = top + 8 + Double(index) * 18
-      let isBand = bandLast && index == entries.count - 1
-      if isBand {
-        out += "<rect x=\"\(f(width - right - 190))\" y=\"\(f(y - 6))\" width=\"22\" height=\"10\" fill=\"#1f77b4\" fill-opacity=\"0.12\"/>"
-      } else {
-        out += "<line x1=\"\(f(width - right - 190))\" x2=\"\(f(width - right - 168))\" y1=\"\(f(y))\" y2=\"\(f(y))\" stroke=\"\(entry.1)\" stroke-width=\"2\"\(entry.2 ? " stroke-dasharray=\"6 4\"" : "")/>"
+      let entryWidth = 40 + Double(entry.0.count) * 7
+      if x + entryWidth > width - right, x > left {
+        x = left
+        y += 20
       }
-      out += "<text x=\"\(f(width - right - 162))\" y=\"\(f(y + 4))\" font-size=\"12\">\(escape(entry.0))</text>\n"
+      if bandLast && index == entries.count - 1 {
+        out += "<rect x=\"\(f(x))\" y=\"\(f(y - 6))\" width=\"22\" height=\"10\" fill=\"#1f77b4\" fill-opacity=\"0.12\"/>"
+      } else {
+        out += "<line x1=\"\(f(x))\" x2=\"\(f(x + 22))\" y1=\"\(f(y))\" y2=\"\(f(y))\" stroke=\"\(entry.1)\" stroke-width=\"2\"\(entry.2 ? " stroke-dasharray=\"6 4\"" : "")/>"
+      }
+      out += "<text x=\"\(f(x + 28))\" y=\"\(f(y + 4))\" font-size=\"12\">\(escape(entry.0))</text>\n"
+      x += entryWidth
     }
-    return out
+    return (out, y - height + 12)
   }
 
   func f(_ value: Double) -> String { String(format: "%.1f", value) }
@@ -180,17 +186,22 @@ struct Axis {
 
   func ticks() -> [Double] {
     if log {
-      let first = Int(low.rounded(.up))
-      let last = Int(high.rounded(.down))
-      if last >= first {
-        let step = max(1, (last - first + 1) / 6)
-        return stride(from: first, through: last, by: step).map { pow(10, Double($0)) }
+      // 1-2-5 (or every digit, or every decade) so a range under one decade still has ticks.
+      var candidates: [Double] = []
+      for exponent in Int(low.rounded(.down))...Int(high.rounded(.up)) {
+        for digit in 1...9 {
+          let value = Double(digit) * pow(10, Double(exponent))
+          let position = Foundation.log10(value)
+          if position >= low - 1e-9, position <= high + 1e-9 { candidates.append(value) }
+        }
       }
-      return [pow(10, (low + high) / 2)]
+      for keep in [Set(1...9), Set([1, 2, 5]), Set([1])] {
+        let chosen = candidates.filter { keep.contains(Int(($0 / pow(10, Foundation.log10($0).rounded(.down))).rounded())) }
+        if chosen.count <= 8 && chosen.count >= 2 || keep == Set([1]) { return chosen.isEmpty ? [pow(10, (low + high) / 2)] : chosen }
+      }
+      return candidates
     }
-    let raw = (high - low) / 5
-    let magnitude = pow(10, (Foundation.log10(raw)).rounded(.down))
-    let step = [1.0, 2, 2.5, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? raw
+    let step = self.step
     var tick = (low / step).rounded(.up) * step
     var ticks: [Double] = []
     while tick <= high + step * 1e-9, ticks.count < 12 {
@@ -198,6 +209,21 @@ struct Axis {
       tick += step
     }
     return ticks
+  }
+
+  var step: Double {
+    let raw = (high - low) / 5
+    let magnitude = pow(10, (Foundation.log10(raw)).rounded(.down))
+    return [1.0, 2, 2.5, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? raw
+  }
+
+  /// Tick text with as many decimals as the step needs (0.99994 and 0.99996 stay apart).
+  func label(_ value: Double) -> String {
+    if log || value == 0 { return number(value) }
+    let magnitude = max(abs(low), abs(high))
+    if magnitude >= 1e5 || magnitude < 1e-3 { return String(format: "%.3g", value) }
+    let decimals = max(0, Int(-Foundation.log10(step).rounded(.down)) + (step / pow(10, Foundation.log10(step).rounded(.down)) == 2.5 ? 1 : 0))
+    return String(format: "%.\(min(decimals, 10))f", value)
   }
 }
 

@@ -9,12 +9,24 @@ public struct FigureSet: Codable, Equatable, Sendable {
     public var file: String
     public var title: String
     public var caption: String
+
+    public init(file: String, title: String, caption: String) {
+      (self.file, self.title, self.caption) = (file, title, caption)
+    }
   }
 
   public struct Table: Codable, Equatable, Sendable {
     public var caption: String
     public var columns: [String]
     public var rows: [[String]]
+
+    public init(caption: String, columns: [String], rows: [[String]]) {
+      (self.caption, self.columns, self.rows) = (caption, columns, rows)
+    }
+  }
+
+  public init(headline: String, figures: [Figure], tables: [Table]) {
+    (self.headline, self.figures, self.tables) = (headline, figures, tables)
   }
 
   public var headline: String
@@ -54,7 +66,7 @@ public enum Visualize {
     let figures = [
       FigureSet.Figure(
         file: "v-alignment.svg", title: "Distribution of v_alignment",
-        caption: "|⟨v_est, v⟩| for each of the \(alignments.count) seeds (\(result.nrow)x\(result.ncol), 1 is perfect; a singular vector's sign is arbitrary, so the absolute value is shown). Mean \(number(mean)), lowest \(number(alignments.min()!)), \(bins) bins."),
+        caption: "|⟨v_est, v⟩| for each of the \(alignments.count) seeds (\(result.nrow)x\(result.ncol), 1 is perfect; a singular vector's sign is arbitrary, so the absolute value is shown). Mean \(String(format: "%.6f", mean)), lowest \(String(format: "%.6f", alignments.min()!)), \(bins) bins."),
       FigureSet.Figure(
         file: "reduce-error.svg", title: "Reduce error against the number of blocks",
         caption: "‖vt − v‖ for the top right singular vector of the first k seeds' estimates stacked (k = \(result.errorByBlocks.map { String($0.blocks) }.joined(separator: ", "))), against the mean single-block error \(number(result.meanSingleBlockError))\(result.exactError.map { " and the exact answer from all X stacked, \(number($0))" } ?? "")."),

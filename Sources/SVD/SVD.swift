@@ -51,6 +51,16 @@ public enum SingularValueDecomposition {
   }
 }
 
+/// OpenBLAS starts one thread per core unless told otherwise; in a Slurm job that
+/// oversubscribes the cores the job did not ask for. The workers call this with the job's
+/// SLURM_CPUS_PER_TASK unless OPENBLAS_NUM_THREADS was set by the user.
+public enum BLASThreads {
+  public static func limit(to count: Int) {
+    guard count >= 1 else { return }
+    openblas_set_num_threads(Int32(count))
+  }
+}
+
 /// Gram matrices for the exact tall-and-skinny answer: the right singular vectors of the
 /// stacked X₁…X_k are the eigenvectors of Σ XᵢᵀXᵢ, so a map can keep an n×n running sum
 /// instead of its rows.

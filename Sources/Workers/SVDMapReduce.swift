@@ -81,8 +81,17 @@ public struct SVDMap {
       realColumns: ["v_alignment"] + SVDMap.vectorColumns(ncol))
     let mine = SeedList.share(seeds, task: task, of: tasks)
     let done = try store.storedSeeds()
-    let todo = mine.filter { !done.contains($0) }
-    log("svd-map: task \(task) of \(tasks): \(mine.count) seeds (\(SeedList.describe(mine))), \(mine.count - todo.count) already stored in \(shardPath)")
+    // Seeds another shard holds (a run split over a different task count) are not
+    // computed again: the reduce refuses a seed stored twice.
+    var elsewhere = Set<Int>()
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: outputDirectory)) ?? []
+    for name in names where name.hasPrefix("shard-") && name.hasSuffix(".sqlite") && "\(outputDirectory)/\(name)" != shardPath {
+      let other = try ResultStore(readingFrom: "\(outputDirectory)/\(name)", table: SVDMap.table(nrow: nrow, ncol: ncol))
+      if let seeds = try? other.storedSeeds() { elsewhere.formUnion(seeds) }
+    }
+    let todo = mine.filter { !done.contains($0) && !elsewhere.contains($0) }
+    let inOthers = mine.filter { !done.contains($0) && elsewhere.contains($0) }.count
+    log("svd-map: task \(task) of \(tasks): \(mine.count) seeds (\(SeedList.describe(mine))), \(mine.count - todo.count - inOthers) already stored in \(shardPath)\(inOthers > 0 ? ", \(inOthers) in other shards" : "")")
     var gram: (seeds: Int, matrix: [Double])? = nil
     if keepGram {
       let table = SVDMap.gramTable(nrow: nrow, ncol: ncol)
@@ -251,6 +260,15 @@ public struct SVDReduce {
     if let expected {
       let missing = expected.filter { owner[$0] == nil }
       if !missing.isEmpty { throw WorkerError("seeds missing from the shards: \(SeedList.describe(missing))") }
+      // Shards may hold more (an earlier, larger run): the reduce is over the seeds asked for.
+      let wanted = Set(expected)
+      let extra = rows.filter { !wanted.contains($0.seed) }.map(\.seed)
+      if !extra.isEmpty {
+        if exact {
+          throw WorkerError("the shards also hold seeds \(SeedList.describe(extra)), which their Gram sums include; --exact needs the shards of exactly --seeds (use another --in directory)")
+        }
+        rows = rows.filter { wanted.contains($0.seed) }
+      }
     }
     rows.sort { $0.seed < $1.seed }
     let truth = SVDExperiment.v(ncol)

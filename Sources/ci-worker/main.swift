@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Report
+import SVD
 import Workers
 
 /// ci-worker: the payloads of the course's pipelines, one subcommand per task. Each is a
@@ -282,4 +283,7 @@ struct PublishCommand: ParsableCommand {
 
 func logLine(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 
+if environment("OPENBLAS_NUM_THREADS") == nil, let cpus = environment("SLURM_CPUS_PER_TASK").flatMap({ Int($0) }) {
+  BLASThreads.limit(to: cpus)
+}
 CIWorker.main()

@@ -98,6 +98,19 @@ func scratch() throws -> String {
     } throws: { "\($0)".hasPrefix("\(bad): not a readable svd-map shard") }
   }
 
+  @Test func aRunWithAnotherSplitSkipsSeedsOtherShardsHoldAndReduceKeepsToSeeds() throws {
+    let directory = try scratch()
+    _ = try map(directory, seeds: "0-5", task: 0, tasks: 2)
+    _ = try map(directory, seeds: "0-5", task: 1, tasks: 2)
+    // One task over 0-9: 0-2 are its own, 3-5 are in shard-1, only 6-9 are new.
+    #expect(try map(directory, seeds: "0-9", task: 0, tasks: 1) == (4, 6))
+    let shards = ["\(directory)/shard-0.sqlite", "\(directory)/shard-1.sqlite"]
+    #expect(try SVDReduce.run(shards: shards, nrow: 60, ncol: 40, expected: nil).blocks == 10)
+    let some = try SVDReduce.run(shards: shards, nrow: 60, ncol: 40, expected: Array(0...5))
+    #expect(some.blocks == 6)
+    #expect(some.seeds == "0-5")
+  }
+
   @Test func gramWithoutGramRowsIsRefusedAndBadCSVShardsNameFileAndLine() throws {
     let directory = try scratch()
     _ = try map(directory, seeds: "0-2", task: 0, tasks: 1)
