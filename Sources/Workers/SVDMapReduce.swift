@@ -284,10 +284,11 @@ public struct SVDReduce {
       for shard in shards {
         guard !shard.hasSuffix(".csv") else { throw WorkerError("\(shard): --exact needs the SQLite shards (CSV holds no Gram matrix)") }
         let store = try ResultStore(readingFrom: shard, table: SVDMap.table(nrow: nrow, ncol: ncol))
+        let stored = rows.filter { owner[$0.seed] == shard }.count
         guard let gram = try store.gram(table: SVDMap.gramTable(nrow: nrow, ncol: ncol), n: ncol) else {
+          if stored == 0 { continue }  // a task that had no seeds (more tasks than seeds)
           throw WorkerError("\(shard): no Gram matrix; run svd-map with --gram for --exact")
         }
-        let stored = rows.filter { owner[$0.seed] == shard }.count
         guard gram.seeds == stored else { throw WorkerError("\(shard): its Gram sum covers \(gram.seeds) seeds, the shard holds \(stored)") }
         for index in 0..<sum.count { sum[index] += gram.matrix[index] }
       }
