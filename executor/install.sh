@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds ci-slurm in release mode and installs the four executor executables, ci-local,
-# and an example settings file. Run from the repository root:
+# ci-gen, ci-worker (the jobs' payloads: install to a PREFIX the compute nodes see), and an
+# example settings file. Run from the repository root:
 #   executor/install.sh [PREFIX]          (default PREFIX=/usr/local)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,9 +11,11 @@ swift build -c release --product ci-prepare
 swift build -c release --product ci-run
 swift build -c release --product ci-cleanup
 swift build -c release --product ci-local
+swift build -c release --product ci-gen
+swift build -c release --product ci-worker   # needs liblapacke-dev libopenblas-dev libsqlite3-dev
 bin=$(swift build -c release --show-bin-path)
 install -d "$prefix/bin"
-for tool in ci-config ci-prepare ci-run ci-cleanup ci-local; do
+for tool in ci-config ci-prepare ci-run ci-cleanup ci-local ci-gen ci-worker; do
   install -m 0755 "$bin/$tool" "$prefix/bin/$tool"
 done
 if [ -w /etc ] && [ ! -e /etc/ci-slurm/settings.toml ]; then
