@@ -3,7 +3,12 @@
 #elseif canImport(Darwin)
   import Darwin
 #endif
-public import Foundation
+// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
+#if canImport(FoundationEssentials)
+  public import FoundationEssentials
+#else
+  public import Foundation
+#endif
 import CChildProcessShims
 
 /// How a child ended.
@@ -55,7 +60,7 @@ public final class ChildProcess: @unchecked Sendable {
   public let stdoutFD: Int32?
   public let stderrFD: Int32?
   private var cachedStatus: TerminationStatus?
-  private let lock = NSLock()
+  private let lock = Lock()
 
   /// Starts `arguments[0]` (looked up in `environment["PATH"]` when it has no slash).
   public init(

@@ -3,7 +3,12 @@
 #elseif canImport(Darwin)
   import Darwin
 #endif
-public import Foundation
+// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
+#if canImport(FoundationEssentials)
+  public import FoundationEssentials
+#else
+  public import Foundation
+#endif
 
 /// Reads a child's stdout and stderr pipes until both reach EOF, handing each chunk to a
 /// callback as it arrives. Reading both with poll() avoids the classic deadlock of a child

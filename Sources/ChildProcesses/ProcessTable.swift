@@ -3,7 +3,12 @@
 #elseif canImport(Darwin)
   import Darwin
 #endif
-public import Foundation
+// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
+#if canImport(FoundationEssentials)
+  public import FoundationEssentials
+#else
+  public import Foundation
+#endif
 
 /// What /proc says about processes: enough to tell a live process from a zombie and to find
 /// everything in a session (a local job may start its own process groups, as `timeout` does).
@@ -20,7 +25,7 @@ public enum ProcessTable {
   /// counted from the last ')'.
   public static func parseStat(_ text: String) -> Entry? {
     guard let open = text.firstIndex(of: "("), let close = text.lastIndex(of: ")"),
-      let pid = Int32(text[..<open].trimmingCharacters(in: .whitespaces))
+      let pid = Int32(text[..<open].trimmedWhitespace())
     else { return nil }
     let fields = text[text.index(after: close)...].split(separator: " ")
     guard fields.count >= 4, let state = fields[0].first, let parent = Int32(fields[1]),

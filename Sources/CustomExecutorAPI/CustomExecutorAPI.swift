@@ -1,4 +1,9 @@
-public import Foundation
+// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
+#if canImport(FoundationEssentials)
+  public import FoundationEssentials
+#else
+  public import Foundation
+#endif
 
 /// Names gitlab-runner's custom executor uses to talk to a driver
 /// (gitlab-runner `executors/custom/api`, docs/executors/custom.md).

@@ -2,7 +2,12 @@ public import ArgumentParser
 import ChildProcesses
 import CustomExecutorAPI
 import ExecutorCore
-import Foundation
+// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import Scheduling
 import Slurm
 
@@ -74,11 +79,11 @@ public enum DriverMain {
       // configuration mistake (config.toml args), not the user's script.
       if let code = (error as? CleanExit).map({ _ in Int32(0) }) {
         print(C.fullMessage(for: error))
-        Foundation.exit(code)
+        Glibc.exit(code)
       }
       if C.exitCode(for: error) == .success {
         print(C.fullMessage(for: error))
-        Foundation.exit(0)
+        Glibc.exit(0)
       }
       ExitCodeMapper.exit(with: DriverFailure.system("\(C._commandName): \(C.message(for: error))"), runner: runner)
     }
@@ -121,7 +126,7 @@ public enum SettingsLoader {
   public static let defaultPath = "/etc/ci-slurm/settings.toml"
 
   public static func load(path: String?, environment: RunnerEnvironment) throws -> DriverSettings {
-    let home = environment.values["HOME"] ?? NSHomeDirectory()
+    let home = environment.values["HOME"] ?? FileManager.default.homeDirectoryForCurrentUser.path
     let defaultRoot = environment.values["CI_SLURM_DATA_ROOT"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(home)/.ci-slurm"
     let chosen = path ?? environment.values["CI_SLURM_SETTINGS"].flatMap { $0.isEmpty ? nil : $0 }
     let file: String
@@ -180,20 +185,20 @@ public enum ExitCodeMapper {
     switch decision {
     case .success:
       if let file = runner.buildExitCodeFile { unlink(file) }
-      Foundation.exit(0)
+      Glibc.exit(0)
     case .build(let exitCode, let processExit, let message):
       if let message { note(message) }
       if let file = runner.buildExitCodeFile {
         // Only the integer: the runner parses the first line with Atoi.
         guard FileManager.default.createFile(atPath: file, contents: Data("\(exitCode)\n".utf8)) else {
           note("ERROR: cannot write the exit code to BUILD_EXIT_CODE_FILE=\(file)")
-          Foundation.exit(runner.systemFailureExitCode ?? 2)
+          Glibc.exit(runner.systemFailureExitCode ?? 2)
         }
       }
-      Foundation.exit(processExit)
+      Glibc.exit(processExit)
     case .system(let processExit, let message):
       note("ERROR: \(message)")
-      Foundation.exit(processExit)
+      Glibc.exit(processExit)
     }
   }
 }

@@ -1,6 +1,12 @@
 public import ArgumentParser
+import Dispatch
 import ExecutorCore
-import Foundation
+// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 
 #if canImport(Glibc)
   import Glibc

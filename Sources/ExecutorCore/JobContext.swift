@@ -1,5 +1,11 @@
+import ChildProcesses
 public import CustomExecutorAPI
-public import Foundation
+// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
+#if canImport(FoundationEssentials)
+  public import FoundationEssentials
+#else
+  public import Foundation
+#endif
 
 /// How a phase failed, as the runner must be told. Mapped to exit codes in one place
 /// (ExecutorCLI's `ExitCodeMapper`).
@@ -44,22 +50,48 @@ public struct JobContext: Sendable {
     JobContext.trustedVariable(name, environment)
   }
 
+  /// The parts of the runner's job payload (JOB_RESPONSE_FILE) the driver trusts.
+  struct JobResponse: Decodable {
+    struct Variable: Decodable {
+      var key: String?
+      var value: String?
+
+      init(from decoder: any Decoder) throws {
+        // Lenient per entry: one odd entry must not hide the others.
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        key = try? container.decode(String.self, forKey: .key)
+        value = try? container.decode(String.self, forKey: .value)
+      }
+
+      enum CodingKeys: String, CodingKey { case key, value }
+    }
+
+    var id: Int?
+    var variables: [Variable]?
+
+    init(from decoder: any Decoder) throws {
+      let container = try decoder.container(keyedBy: CodingKeys.self)
+      id = try? container.decode(Int.self, forKey: .id)
+      variables = try? container.decode([Variable].self, forKey: .variables)
+    }
+
+    enum CodingKeys: String, CodingKey { case id, variables }
+
+    static func load(_ environment: RunnerEnvironment) -> JobResponse? {
+      guard let path = environment.jobResponseFile, let data = FileManager.default.contents(atPath: path) else { return nil }
+      return try? JSONDecoder().decode(JobResponse.self, from: data)
+    }
+  }
+
   static func trustedVariable(_ name: String, _ environment: RunnerEnvironment) -> String? {
-    if let path = environment.jobResponseFile, let data = FileManager.default.contents(atPath: path),
-      let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-      let variables = object["variables"] as? [[String: Any]]
-    {
-      return variables.first { $0["key"] as? String == name }?["value"] as? String
+    if let variables = JobResponse.load(environment)?.variables {
+      return variables.first { $0.key == name }?.value
     }
     return environment.job(name)
   }
 
   static func trustedJobID(_ environment: RunnerEnvironment) throws -> String {
-    if let path = environment.jobResponseFile, let data = FileManager.default.contents(atPath: path),
-      let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-    {
-      if let id = object["id"] as? Int, id > 0 { return String(id) }
-    }
+    if let id = JobResponse.load(environment)?.id, id > 0 { return String(id) }
     guard let id = environment.job("CI_JOB_ID") else {
       throw DriverFailure.system(
         "CUSTOM_ENV_CI_JOB_ID is not set and JOB_RESPONSE_FILE has no job id: run this driver from gitlab-runner's custom executor (or ci-local)"
@@ -112,7 +144,7 @@ public struct DriverConsole: Sendable {
 
 /// Set by the CLI's signal handler; the run loop checks it every tick.
 public final class CancellationFlag: @unchecked Sendable {
-  private let lock = NSLock()
+  private let lock = Lock()
   private var value = false
   public init() {}
   public var isSet: Bool {

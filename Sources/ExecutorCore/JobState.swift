@@ -1,4 +1,9 @@
-public import Foundation
+// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
+#if canImport(FoundationEssentials)
+  public import FoundationEssentials
+#else
+  public import Foundation
+#endif
 public import Scheduling
 
 /// What ci-run submitted for a CI job, so that ci-cleanup can cancel what is still running,
@@ -36,9 +41,9 @@ public enum PrivateFiles {
   /// Creates (or tightens) a 0700 directory; with `owner`, hands it to that account.
   public static func makeDirectory(_ path: String, owner: LocalAccount? = nil, mode: Int = 0o700) throws {
     let manager = FileManager.default
-    var isDirectory: ObjCBool = false
-    if manager.fileExists(atPath: path, isDirectory: &isDirectory) {
-      guard isDirectory.boolValue else { throw DriverFailure.system("\(path) exists and is not a directory") }
+    var info = stat()
+    if lstat(path, &info) == 0 {
+      guard info.st_mode & S_IFMT == S_IFDIR else { throw DriverFailure.system("\(path) exists and is not a directory") }
     } else {
       try manager.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     }

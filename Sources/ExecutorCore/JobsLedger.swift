@@ -1,5 +1,13 @@
-import Foundation
+// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
+#if canImport(FoundationEssentials)
+  import FoundationEssentials
+#else
+  import Foundation
+#endif
 import Scheduling
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// The pipeline's jobs ledger: one JSON line per scheduler job submitted and one when it
 /// ended, appended by ci-run to `<account root>/pipelines/<pipeline id>.jsonl`. Jobs see
@@ -20,15 +28,31 @@ public struct JobsLedger: Sendable {
 
   public static let variable = "CI_SLURM_JOBS_LEDGER"
 
+  /// One line of the ledger (Publisher's LedgerRecord reads it).
+  public struct Record: Encodable, Sendable {
+    public var event: String
+    public var ci_job_id: String
+    public var ci_job_name: String
+    public var ci_job_stage: String
+    public var runner_stage: String
+    public var scheduler: String
+    public var scheduler_job_id: String
+    public var host: String
+    public var time: Double
+    public var result: String?
+  }
+
   /// Appends one record with O_APPEND: concurrent jobs of a pipeline each add whole lines
   /// (one write of well under PIPE_BUF). A ledger that cannot be written never fails a job.
-  public func append(_ fields: [String: String], numbers: [String: Double] = [:]) {
-    var object: [String: Any] = fields
-    for (key, value) in numbers { object[key] = value }
-    guard var line = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+  public func append(_ record: Record) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    guard var line = try? encoder.encode(record) else { return }
     line.append(UInt8(ascii: "\n"))
-    let directory = (path as NSString).deletingLastPathComponent
-    if !FileManager.default.fileExists(atPath: directory) { try? PrivateFiles.makeDirectory(directory, owner: account) }
+    let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+    if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) {
+      try? PrivateFiles.makeDirectory(directory, owner: account)
+    }
     let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
     guard descriptor >= 0 else { return }
     defer { close(descriptor) }

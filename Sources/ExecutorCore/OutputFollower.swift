@@ -1,4 +1,9 @@
-public import Foundation
+// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
+#if canImport(FoundationEssentials)
+  public import FoundationEssentials
+#else
+  public import Foundation
+#endif
 
 #if canImport(Glibc)
   import Glibc

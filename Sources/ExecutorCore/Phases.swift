@@ -1,5 +1,10 @@
 public import CustomExecutorAPI
-public import Foundation
+// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
+#if canImport(FoundationEssentials)
+  public import FoundationEssentials
+#else
+  public import Foundation
+#endif
 public import Scheduling
 
 /// The driver's name and version, as config_exec reports them.

@@ -1,6 +1,11 @@
 public import ChildProcesses
 public import CustomExecutorAPI
-public import Foundation
+// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
+#if canImport(FoundationEssentials)
+  public import FoundationEssentials
+#else
+  public import Foundation
+#endif
 public import Scheduling
 
 #if canImport(Glibc)
@@ -152,20 +157,20 @@ public struct RunPhase: Sendable {
     try state.save(context.stateFile)
     let options = request.arguments.isEmpty ? "no options" : request.arguments.joined(separator: " ")
     console.note("Submitted \(scheduler.name) job \(id) (\(job.name)) for \(stage): \(options)")
-    let entry = [
-      "ci_job_id": context.jobID, "ci_job_name": context.environment.job("CI_JOB_NAME") ?? "",
-      "ci_job_stage": context.environment.job("CI_JOB_STAGE") ?? "", "runner_stage": stage.description,
-      "scheduler": scheduler.name, "scheduler_job_id": id.raw, "host": ProcessInfo.processInfo.hostName,
-    ]
-    ledger?.append(entry.merging(["event": "submitted"]) { $1 }, numbers: ["time": submittedAt.timeIntervalSince1970])
+    var entry = JobsLedger.Record(
+      event: "submitted", ci_job_id: context.jobID, ci_job_name: context.environment.job("CI_JOB_NAME") ?? "",
+      ci_job_stage: context.environment.job("CI_JOB_STAGE") ?? "", runner_stage: stage.description, scheduler: scheduler.name,
+      scheduler_job_id: id.raw, host: ProcessInfo.processInfo.hostName, time: submittedAt.timeIntervalSince1970, result: nil)
+    ledger?.append(entry)
 
     let verdict = follow(job: job, id: id, submittedAt: submittedAt)
     // A job that failed by the scheduler's hand (node failure, lost job) can still be
     // listed as running; cancelling an ended job is a no-op, so always ask.
     if verdict != nil { try? scheduler.cancel(id) }
-    ledger?.append(
-      entry.merging(["event": "ended", "result": verdict == nil ? "succeeded" : "failed"]) { $1 },
-      numbers: ["time": Date().timeIntervalSince1970])
+    entry.event = "ended"
+    entry.result = verdict == nil ? "succeeded" : "failed"
+    entry.time = Date().timeIntervalSince1970
+    ledger?.append(entry)
     state = JobState.load(context.stateFile)
     if index < state.submissions.count { state.submissions[index].finished = true }
     try? state.save(context.stateFile)
@@ -281,7 +286,7 @@ public struct RunPhase: Sendable {
           } else {
             // The scheduler says done, but a status file may still be on its way over a
             // shared file system: give it a moment before trusting the scheduler alone.
-            Thread.sleep(forTimeInterval: 1)
+            sleepSeconds(1)
             drain(final: false)
             readStatuses()
           }
@@ -304,7 +309,7 @@ public struct RunPhase: Sendable {
           lastHeartbeat = Date()
         }
       }
-      Thread.sleep(forTimeInterval: tick)
+      sleepSeconds(tick)
     }
     drain(final: true)
 
@@ -348,7 +353,7 @@ public struct RunPhase: Sendable {
       } catch {
         if attempt == 0 { console.note("Asking \(scheduler.name) how job \(id) ended: \(error); retrying") }
       }
-      Thread.sleep(forTimeInterval: 1)
+      sleepSeconds(1)
     }
     return ends
   }

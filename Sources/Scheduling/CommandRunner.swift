@@ -1,5 +1,10 @@
 public import ChildProcesses
-public import Foundation
+// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
+#if canImport(FoundationEssentials)
+  public import FoundationEssentials
+#else
+  public import Foundation
+#endif
 
 #if canImport(Glibc)
   import Glibc
@@ -35,9 +40,7 @@ public struct CommandResult: Equatable, Sendable {
 
   /// The first non-empty line of stderr, for one-line error messages.
   public var firstErrorLine: String {
-    let lines = (stderr + "\n" + stdout).split(separator: "\n").map {
-      $0.trimmingCharacters(in: .whitespaces)
-    }
+    let lines = (stderr + "\n" + stdout).split(separator: "\n").map { $0.trimmedWhitespace() }
     return lines.first { !$0.isEmpty } ?? status.description
   }
 }

@@ -1,5 +1,11 @@
-public import Foundation
+// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
+#if canImport(FoundationEssentials)
+  public import FoundationEssentials
+#else
+  public import Foundation
+#endif
 public import Scheduling
+import ChildProcesses
 
 /// The real backend: sbatch, squeue, scontrol, sacct and scancel, always as argv (never a
 /// shell), with a sanitised environment, and with transient controller errors retried
@@ -208,7 +214,7 @@ public struct RetryPolicy: Sendable {
   public var patience: TimeInterval = 300
   public var cancelPatience: TimeInterval = 30
   public var commandTimeout: TimeInterval = 60
-  public var sleep: @Sendable (TimeInterval) -> Void = { Thread.sleep(forTimeInterval: $0) }
+  public var sleep: @Sendable (TimeInterval) -> Void = { sleepSeconds($0) }
 
   public init() {}
 }
