@@ -26,6 +26,9 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     .package(url: "https://github.com/stencilproject/Stencil", from: "0.15.1"),
+    // SHA-256 for downloads and converted inputs: BoringSSL's assembly, several times our
+    // own Swift version's speed (docs/benchmarks.md).
+    .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
   ],
   targets: [
     // The runner's wire contract: env names, config JSON, stage names. Foundation only.
@@ -70,7 +73,9 @@ let package = Package(
     .target(name: "SVD", dependencies: ["CLapack", "NumpyRandom"], swiftSettings: strict),
     .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
     // The job payloads (svd-map, svd-reduce, ...): no executor imports.
-    .target(name: "Workers", dependencies: ["SVD", "CSQLite"], swiftSettings: strict),
+    .target(
+      name: "Workers", dependencies: ["SVD", "CSQLite", .product(name: "Crypto", package: "swift-crypto")],
+      swiftSettings: strict),
     // visualize (inline SVG charts) and publish (an HTML page from a Jinja-style template).
     .target(
       name: "Report", dependencies: ["Workers", "CSQLite", .product(name: "Stencil", package: "Stencil")],
