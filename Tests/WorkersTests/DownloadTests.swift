@@ -5,6 +5,8 @@ import Workers
 /// Starts Support/range_server.py on a loopback port for one test and stops it after.
 final class RangeServer {
   let process = Process()
+  /// The server's stdin: closed when this process dies, which ends the server too.
+  let lifeline = Pipe()
   let port: Int
   let root: String
 
@@ -15,6 +17,7 @@ final class RangeServer {
     process.arguments = ["python3", script, root]
     let output = Pipe()
     process.standardOutput = output
+    process.standardInput = lifeline
     process.standardError = FileHandle.nullDevice
     try process.run()
     var line = Data()

@@ -6,7 +6,7 @@ demand by path prefix.
   /busy/K/NAME         the first K requests get 503
   /norange/NAME        ignores Range (always 200 with the whole file)
   /slow/NAME           sends the body in 64 KiB pieces, 50 ms apart
-Prints the port on the first line of stdout; serves until killed."""
+Prints the port on the first line of stdout; serves until killed or its stdin closes."""
 import http.server, os, sys, threading, time
 
 root = sys.argv[1]
@@ -68,6 +68,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+def exit_with_parent():
+    # stdin is a pipe from the test process: EOF means it is gone, so this server goes too.
+    sys.stdin.read()
+    os._exit(0)
+
+threading.Thread(target=exit_with_parent, daemon=True).start()
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 print(server.server_address[1], flush=True)
 server.serve_forever()
