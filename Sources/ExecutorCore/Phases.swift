@@ -71,6 +71,9 @@ public struct PreparePhase: Sendable {
       throw DriverFailure.system("cannot create the job's directories under \(context.accountRoot): \(error)")
     }
     LogRetention.sweep(context.logsDirectory, olderThanDays: context.settings.keepLogsDays)
+    // Jobs ledgers are read by a pipeline's later jobs: kept a week at least, whatever
+    // keep_logs_days says, and swept like the logs after that.
+    LogRetention.sweep("\(context.accountRoot)/pipelines", olderThanDays: max(context.settings.keepLogsDays, 7))
     let options = request.arguments.isEmpty ? "(none)" : request.arguments.joined(separator: " ")
     let who = context.account.map { " as \($0.name)" } ?? ""
     console.note("ci-slurm \(DriverInfo.version): \(scheduler.name) backend\(who); job options: \(options)")
