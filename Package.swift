@@ -78,7 +78,7 @@ let package = Package(
       swiftSettings: strict),
     // visualize (inline SVG charts) and publish (an HTML page from a Jinja-style template).
     .target(
-      name: "Report", dependencies: ["Workers", "CSQLite", .product(name: "Stencil", package: "Stencil")],
+      name: "Report", dependencies: ["Workers", .product(name: "Stencil", package: "Stencil")],
       swiftSettings: strict),
     .executableTarget(
       name: "ci-worker",

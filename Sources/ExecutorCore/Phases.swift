@@ -1,9 +1,9 @@
 public import CustomExecutorAPI
 // FoundationEssentials where there is one: the driver's processes stay small (no ICU).
 #if canImport(FoundationEssentials)
-  public import FoundationEssentials
+  import FoundationEssentials
 #else
-  public import Foundation
+  import Foundation
 #endif
 public import Scheduling
 

@@ -1,10 +1,10 @@
-public import ChildProcesses
+import ChildProcesses
 public import CustomExecutorAPI
 // FoundationEssentials where there is one: the driver's processes stay small (no ICU).
 #if canImport(FoundationEssentials)
-  public import FoundationEssentials
+  import FoundationEssentials
 #else
-  public import Foundation
+  import Foundation
 #endif
 public import Scheduling
 
@@ -165,8 +165,9 @@ public struct RunPhase: Sendable {
 
     let verdict = follow(job: job, id: id, submittedAt: submittedAt)
     // A job that failed by the scheduler's hand (node failure, lost job) can still be
-    // listed as running; cancelling an ended job is a no-op, so always ask.
-    if verdict != nil { try? scheduler.cancel(id) }
+    // listed as running, and cleanup skips finished submissions: cancel it here. A build
+    // failure wrote its status file, so that job has ended and needs no extra RPC.
+    if case .some(.system) = verdict { try? scheduler.cancel(id) }
     entry.event = "ended"
     entry.result = verdict == nil ? "succeeded" : "failed"
     entry.time = Date().timeIntervalSince1970

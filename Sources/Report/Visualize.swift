@@ -1,4 +1,3 @@
-import CSQLite
 import Foundation
 import Workers
 
@@ -71,8 +70,8 @@ public enum Visualize {
         file: "reduce-error.svg", title: "Reduce error against the number of blocks",
         caption: "‖vt − v‖ for the top right singular vector of the first k seeds' estimates stacked (k = \(result.errorByBlocks.map { String($0.blocks) }.joined(separator: ", "))), against the mean single-block error \(number(result.meanSingleBlockError))\(result.exactError.map { " and the exact answer from all X stacked, \(number($0))" } ?? "")."),
     ]
-    try write(histogram, to: "\(directory)/v-alignment.svg")
-    try write(errors, to: "\(directory)/reduce-error.svg")
+    try AtomicFile.write(histogram, to: "\(directory)/v-alignment.svg")
+    try AtomicFile.write(errors, to: "\(directory)/reduce-error.svg")
     var quantities = [
       ["blocks (seeds)", "\(result.blocks) (\(result.seeds))"],
       ["matrix size", "\(result.nrow) x \(result.ncol)"],
@@ -116,12 +115,12 @@ public enum Visualize {
         throw WorkerError("visualize: \(item) has no numeric column to draw")
       }
       let xColumn = summary.columns.count > 1 ? summary.columns[0].name : nil
-      let (points, step) = try samples(database: ItemAnalysis.database(root: root, item: item), x: xColumn, y: yColumn.name)
+      let (points, step) = try ItemAnalysis.samples(root: root, item: item, x: xColumn, y: yColumn.name)
       let svg = SVGChart(title: "\(item): \(yColumn.name)", xLabel: xColumn ?? "row", yLabel: yColumn.name).lines(
         [SVGChart.Series(name: yColumn.name, points: points, color: SVGChart.palette[index % SVGChart.palette.count])],
         band: (yColumn.mean - yColumn.std, yColumn.mean + yColumn.std, "mean ± 1 sd"))
       let file = "\(item).svg"
-      try write(svg, to: "\(directory)/\(file)")
+      try AtomicFile.write(svg, to: "\(directory)/\(file)")
       figures.append(FigureSet.Figure(
         file: file, title: "\(item): \(yColumn.name) against \(xColumn ?? "row")",
         caption: "\(item): \(yColumn.name) over \(summary.rows) rows\(step > 1 ? " (every \(step)th drawn)" : ""); the band is the mean ± 1 sd, \(number(yColumn.mean)) ± \(number(yColumn.std)), gathered from \(summary.shards) analyze shards."))
@@ -135,38 +134,4 @@ public enum Visualize {
     return set
   }
 
-  /// At most ~600 (x, y) points of two columns, every n-th row.
-  static func samples(database path: String, x: String?, y: String) throws -> ([(x: Double, y: Double)], Int) {
-    var handle: OpaquePointer?
-    guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READONLY, nil) == SQLITE_OK, let handle else {
-      throw WorkerError("cannot open \(path)")
-    }
-    defer { sqlite3_close(handle) }
-    func quoted(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
-    var statement: OpaquePointer?
-    var total: Int64 = 0
-    if sqlite3_prepare_v2(handle, "SELECT count(*) FROM records", -1, &statement, nil) == SQLITE_OK, sqlite3_step(statement) == SQLITE_ROW {
-      total = sqlite3_column_int64(statement, 0)
-    }
-    sqlite3_finalize(statement)
-    let step = max(1, Int((total + 599) / 600))
-    let sql = "SELECT \(x.map(quoted) ?? "rowid"), \(quoted(y)) FROM records WHERE (rowid - 1) % \(step) = 0 ORDER BY rowid"
-    guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK else {
-      throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(handle)))")
-    }
-    defer { sqlite3_finalize(statement) }
-    var points: [(x: Double, y: Double)] = []
-    while sqlite3_step(statement) == SQLITE_ROW {
-      guard sqlite3_column_type(statement, 0) != SQLITE_NULL, sqlite3_column_type(statement, 1) != SQLITE_NULL else { continue }
-      points.append((sqlite3_column_double(statement, 0), sqlite3_column_double(statement, 1)))
-    }
-    return (points, step)
-  }
-
-  static func write(_ text: String, to path: String) throws {
-    try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-    let temporary = "\(path).tmp-\(getpid())"
-    try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
-    guard rename(temporary, path) == 0 else { throw WorkerError("cannot write \(path)") }
-  }
 }

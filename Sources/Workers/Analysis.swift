@@ -88,7 +88,6 @@ public enum ItemAnalysis {
     while sqlite3_step(statement) == SQLITE_ROW { names.append(String(cString: sqlite3_column_text(statement, 1))) }
     sqlite3_finalize(statement)
     guard !names.isEmpty else { throw WorkerError("\(path): no table 'records' (run convert for this item first)") }
-    func quoted(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
     let probes = names.map { "sum(typeof(\(quoted($0))) IN ('integer', 'real')), sum(typeof(\(quoted($0))) IN ('text', 'blob'))" }
     guard sqlite3_prepare_v2(database, "SELECT \(probes.joined(separator: ", ")) FROM records", -1, &statement, nil) == SQLITE_OK,
       sqlite3_step(statement) == SQLITE_ROW
@@ -104,6 +103,30 @@ public enum ItemAnalysis {
       if numbers > 0 && texts == 0 { columns.append((Int32(index), name)) }
     }
     return columns
+  }
+
+  /// An SQL identifier, quoted (column names come from the raw file's header).
+  static func quoted(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+
+  /// At most ~600 (x, y) points of two columns of an item's table (every n-th row; x is
+  /// the row number without `x`), for a figure; and n.
+  public static func samples(root: String, item: String, x: String?, y: String) throws -> ([(x: Double, y: Double)], Int) {
+    let path = database(root: root, item: item)
+    let db = try open(path)
+    defer { sqlite3_close(db) }
+    let step = max(1, (try count(db, path: path) + 599) / 600)
+    let sql = "SELECT \(x.map(quoted) ?? "rowid"), \(quoted(y)) FROM records WHERE (rowid - 1) % \(step) = 0 ORDER BY rowid"
+    var statement: OpaquePointer?
+    guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else {
+      throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(db)))")
+    }
+    defer { sqlite3_finalize(statement) }
+    var points: [(x: Double, y: Double)] = []
+    while sqlite3_step(statement) == SQLITE_ROW {
+      guard sqlite3_column_type(statement, 0) != SQLITE_NULL, sqlite3_column_type(statement, 1) != SQLITE_NULL else { continue }
+      points.append((sqlite3_column_double(statement, 0), sqlite3_column_double(statement, 1)))
+    }
+    return (points, step)
   }
 
   static func open(_ path: String) throws -> OpaquePointer {
@@ -224,14 +247,7 @@ public enum ItemAnalysis {
   public static func writeJSON<Value: Encodable>(_ value: Value, to path: String) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    try FileManager.default.createDirectory(
-      atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-    let temporary = "\(path).tmp-\(getpid())"
-    try encoder.encode(value).write(to: URL(fileURLWithPath: temporary))
-    guard rename(temporary, path) == 0 else {
-      unlink(temporary)
-      throw WorkerError("cannot write \(path): \(String(cString: strerror(errno)))")
-    }
+    try AtomicFile.write(encoder.encode(value) + Data("\n".utf8), to: path)
   }
 
   public static func readJSON<Value: Decodable>(_ type: Value.Type, from path: String) throws -> Value {

@@ -44,7 +44,7 @@ public struct Downloader {
 
   public func run() throws -> Outcome {
     if FileManager.default.fileExists(atPath: destination) {
-      let sum = try Self.sha256(ofFile: destination, upTo: nil)
+      let sum = try Self.sha256(ofFile: destination)
       if let expectedSHA256, sum != expectedSHA256 {
         throw WorkerError("download: \(destination) exists with sha256 \(sum), not the expected \(expectedSHA256); remove it to download again")
       }
@@ -67,13 +67,7 @@ public struct Downloader {
       let offset = Self.size(of: partialPath)
       if attempt == 1 { resumedFrom = offset }
       if offset > 0 { log("download: resuming \(url.absoluteString) at byte \(offset)") }
-      let transfer: Transfer.Ending
-      do {
-        transfer = try url.isFileURL ? copyFile(from: offset) : fetch(from: offset)
-      } catch let error as WorkerError {
-        throw error
-      }
-      switch transfer {
+      switch try url.isFileURL ? copyFile(from: offset) : fetch(from: offset) {
       case .complete(let total, let sum):
         if let expectedSHA256, sum != expectedSHA256 {
           unlink(partialPath)
@@ -148,10 +142,10 @@ public struct Downloader {
     return stat(path, &info) == 0 ? Int64(info.st_size) : 0
   }
 
-  static func sha256(ofFile path: String, upTo limit: Int64?) throws -> String {
+  static func sha256(ofFile path: String) throws -> String {
     guard let handle = FileHandle(forReadingAtPath: path) else { throw WorkerError("cannot read \(path)") }
     defer { try? handle.close() }
-    var hash = hashing(handle, upTo: limit)
+    var hash = hashing(handle, upTo: nil)
     return hash.finalize()
   }
 

@@ -1,5 +1,5 @@
-public import Foundation
-public import SVD
+import Foundation
+import SVD
 
 /// Seed lists: `0-999`, `0-9,20-29`, `7`.
 public enum SeedList {
@@ -128,9 +128,7 @@ public struct SVDMap {
     for row in try store.rows(integerCount: 3) {
       text += (row.integers.map(String.init) + row.reals.map { "\($0)" }).joined(separator: ",") + "\n"
     }
-    let temporary = "\(path).tmp-\(getpid())"
-    try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
-    guard rename(temporary, path) == 0 else { throw WorkerError("cannot write \(path)") }
+    try AtomicFile.write(text, to: path)
   }
 }
 

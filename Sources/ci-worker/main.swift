@@ -76,15 +76,12 @@ struct SVDReduceCommand: ParsableCommand {
       if shards.isEmpty { shards = names.filter { $0.hasSuffix(".csv") }.sorted().map { "\(directory)/\($0)" } }
       guard !shards.isEmpty else { throw WorkerError("no shard files (*.sqlite or *.csv) in \(directory)") }
       let result = try SVDReduce.run(shards: shards, nrow: nrow, ncol: ncol, expected: try seeds.map(SeedList.parse), exact: exact)
-      let encoder = JSONEncoder()
-      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-      let json = String(decoding: try encoder.encode(result), as: UTF8.self) + "\n"
       if let out {
-        let temporary = "\(out).tmp-\(getpid())"
-        try Data(json.utf8).write(to: URL(fileURLWithPath: temporary))
-        guard rename(temporary, out) == 0 else { throw WorkerError("cannot write \(out)") }
+        try ItemAnalysis.writeJSON(result, to: out)
       } else {
-        print(json, terminator: "")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        print(String(decoding: try encoder.encode(result), as: UTF8.self))
       }
       FileHandle.standardError.write(Data("svd-reduce: \(result.blocks) blocks: reduce error \(result.reduceError), mean single-block error \(result.meanSingleBlockError)\(result.exactError.map { ", exact (all X stacked) \($0)" } ?? "")\n".utf8))
     }
@@ -160,8 +157,7 @@ struct AnalyzeCommand: ParsableCommand {
 
   func run() throws {
     try failing {
-      guard let item = item ?? environment("DATASET_ID") else { throw WorkerError("analyze: give --item or set DATASET_ID") }
-      guard let root = data ?? environment("DATA_DERIV") else { throw WorkerError("analyze: give --data or set DATA_DERIV") }
+      let (item, root) = try itemAndRoot("analyze", item: item, data: data)
       let shard = shard ?? environment("SLURM_ARRAY_TASK_ID").flatMap { Int($0) } ?? 0
       let shards = shards ?? environment("SLURM_ARRAY_TASK_COUNT").flatMap { Int($0) } ?? 1
       try ItemAnalysis.analyze(root: root, item: item, shard: shard, shards: shards, log: logLine)
@@ -177,8 +173,7 @@ struct GatherCommand: ParsableCommand {
 
   func run() throws {
     try failing {
-      guard let item = item ?? environment("DATASET_ID") else { throw WorkerError("gather: give --item or set DATASET_ID") }
-      guard let root = data ?? environment("DATA_DERIV") else { throw WorkerError("gather: give --data or set DATA_DERIV") }
+      let (item, root) = try itemAndRoot("gather", item: item, data: data)
       try ItemAnalysis.gather(root: root, item: item, log: logLine)
     }
   }
@@ -255,9 +250,7 @@ struct PublishCommand: ParsableCommand {
         try? FileManager.default.removeItem(atPath: target)
         try FileManager.default.copyItem(atPath: "\(directory)/\(figure.file)", toPath: target)
       }
-      let temporary = "\(out)/.index.html.tmp-\(getpid())"
-      try Data(html.utf8).write(to: URL(fileURLWithPath: temporary))
-      guard rename(temporary, "\(out)/index.html") == 0 else { throw WorkerError("publish: cannot write \(out)/index.html") }
+      try AtomicFile.write(html, to: "\(out)/index.html")
       logLine("publish: \(out)/index.html: \(set.figures.count) figures, \(rows.count) CI jobs; \(set.headline)")
     }
   }
@@ -279,6 +272,13 @@ struct PublishCommand: ParsableCommand {
     process.waitUntilExit()
     return JobTable.parseSacct(String(decoding: data, as: UTF8.self))
   }
+}
+
+/// The item and the data directory of an item task, from the options or the job's variables.
+func itemAndRoot(_ task: String, item: String?, data: String?) throws -> (String, String) {
+  guard let item = item ?? environment("DATASET_ID") else { throw WorkerError("\(task): give --item or set DATASET_ID") }
+  guard let root = data ?? environment("DATA_DERIV") else { throw WorkerError("\(task): give --data or set DATA_DERIV") }
+  return (item, root)
 }
 
 func logLine(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }

@@ -46,6 +46,13 @@ final class RangeServer {
   }
 }
 
+final class LockedLines: @unchecked Sendable {
+  private let lock = NSLock()
+  private var lines: [String] = []
+  func append(_ line: String) { lock.withLock { lines.append(line) } }
+  var all: [String] { lock.withLock { lines } }
+}
+
 @Suite(.serialized) struct DownloadTests {
   func downloader(_ url: URL, to path: String, sha256: String? = nil, attempts: Int = 4) throws -> Downloader {
     var downloader = try Downloader(url: url, destination: path, expectedSHA256: sha256, log: { _ in })
@@ -116,15 +123,19 @@ final class RangeServer {
 
   @Test func anUnreachableHostGivesUpAfterTheAttempts() throws {
     let directory = try scratch()
-    let started = Date()
+    let lines = LockedLines()
+    var subject = try downloader(URL(string: "http://127.0.0.1:1/x.bin")!, to: "\(directory)/x.bin", attempts: 3)
+    subject.log = { lines.append($0) }
+    subject.firstBackoff = 0.1
     do {
-      _ = try downloader(URL(string: "http://127.0.0.1:1/x.bin")!, to: "\(directory)/x.bin", attempts: 3).run()
+      _ = try subject.run()
       Issue.record("expected a failure")
     } catch let error as WorkerError {
       #expect(error.message.contains("giving up on http://127.0.0.1:1/x.bin after 3 attempts"), "\(error.message)")
     }
-    // Two pauses of 0.05 s and 0.1 s lie between the three attempts: backoff happened.
-    #expect(Date().timeIntervalSince(started) >= 0.15)
+    // The waits between attempts double: backoff, announced in the log.
+    let waits = lines.all.filter { $0.hasPrefix("download: attempt") }.map { String($0.prefix(while: { $0 != "(" })) }
+    #expect(waits == ["download: attempt 2 of 3 in 0.1 s ", "download: attempt 3 of 3 in 0.2 s "], "\(lines.all)")
     #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
   }
 
