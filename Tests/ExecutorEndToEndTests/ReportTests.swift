@@ -26,7 +26,7 @@ import Testing
       env["HOME"] = "\(tmp)/home"  // the jobs' ${SCRATCH:-$HOME/scratch} data lands here
       env["CI_SLURM_BACKEND"] = backend.rawValue
       env["CI_SLURM_DATA_ROOT"] = "\(tmp)/driver"
-      env["CI_SLURM_SETTINGS"] = nil
+      env["CI_SLURM_SETTINGS"] = Package.rootSettings
       env["SCRATCH"] = nil
       self.env = env
     }
