@@ -28,6 +28,15 @@ public enum CIFileRenderer {
       out.append("  \(name): \(quote(oneLine(value).trimmingCharacters(in: .whitespaces)))")
     }
     for (name, value) in spec.variables { out.append("  \(name): \(quote(value))") }
+    if let token = spec.idToken {
+      // The runner runs each job as the account its GitLab user maps to, and learns the
+      // user only from this token (docs/gitlab.md).
+      out.append("")
+      out.append("default:")
+      out.append("  id_tokens:")
+      out.append("    \(token.variable):")
+      out.append("      aud: \(quote(token.audience))")
+    }
     for job in plan.jobs {
       out.append("")
       out.append("# from \(oneLine(job.origin))")

@@ -24,6 +24,14 @@ public struct PipelineSpec: Sendable, Equatable {
   public var maxArraySize: Int
   /// The spec file (for comments and errors).
   public var file: String
+  /// `run_as: {audience: ...}`: the runner maps users to accounts, so every job declares
+  /// the ID token GitLab signs for it (the runner's run_as.audience and token_variable).
+  public var idToken: IDToken?
+
+  public struct IDToken: Sendable, Equatable {
+    public var variable: String
+    public var audience: String
+  }
 
   public static func == (a: PipelineSpec, b: PipelineSpec) -> Bool {
     a.name == b.name && a.stages == b.stages && a.items == b.items && a.variables.map { "\($0)=\($1)" } == b.variables.map { "\($0)=\($1)" }
@@ -314,7 +322,7 @@ struct SpecReader {
 
   static let topKeys = [
     "pipeline", "title", "description", "source", "triggers", "data_root", "queue_margin", "defaults", "variables",
-    "items", "stages", "max_jobs_per_stage", "max_array_size",
+    "items", "stages", "max_jobs_per_stage", "max_array_size", "run_as",
   ]
 
   func spec(_ root: Node) throws -> PipelineSpec {
@@ -347,6 +355,16 @@ struct SpecReader {
           spec.defaults = try resources(innerValue, "defaults.resources")
         }
       case "variables": spec.variables = try variables(value, "variables")
+      case "run_as":
+        var token = PipelineSpec.IDToken(variable: "CI_SLURM_ID_TOKEN", audience: "")
+        for (inner, _, innerValue) in try mapping(value, "run_as", allowed: ["audience", "token_variable"]) {
+          if inner == "audience" { token.audience = try string(innerValue, "run_as.audience") }
+          if inner == "token_variable" { token.variable = try name(innerValue, "run_as.token_variable") }
+        }
+        guard !token.audience.isEmpty else {
+          throw fail(value, "run_as needs 'audience:', the runner's run_as.audience (ask the cluster admin)")
+        }
+        spec.idToken = token
       case "items": itemsNode = value
       case "stages": stagesNode = value
       default: throw fail(keyNode, "unknown key '\(key)'")

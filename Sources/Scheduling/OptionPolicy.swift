@@ -212,7 +212,8 @@ struct Allocation {
     tasks = taskCount
 
     var cpuTotal = try product([max(tasks, nodes), perTask], "--ntasks x --cpus-per-task")
-    cpuWords = "--ntasks=\(tasks) x --cpus-per-task=\(perTask)\(nodes > 1 ? " on \(nodes) nodes" : "")"
+    cpuWords = tasks == 1 && nodes == 1
+      ? "--cpus-per-task=\(perTask)" : "--ntasks=\(tasks) x --cpus-per-task=\(perTask)\(nodes > 1 ? " on \(nodes) nodes" : "")"
     if let minimum = try count("mincpus") {
       let perNodes = try product([minimum, nodes], "--mincpus x --nodes")
       if perNodes > cpuTotal { (cpuTotal, cpuWords) = (perNodes, "--mincpus=\(minimum) x \(nodes) nodes") }

@@ -204,6 +204,7 @@ import Testing
   @Test func aMissingJobIDIsASystemFailure() throws {
     let job = try DriverJob(.local)
     job.env["CUSTOM_ENV_CI_JOB_ID"] = nil
+    job.env["JOB_RESPONSE_FILE"] = nil  // a phase run by hand: no payload either
     let config = try job.phase("ci-config")
     #expect(config.status == .exited(2))
     #expect(config.stdout.isEmpty)

@@ -10,8 +10,8 @@ import Testing
 @Suite struct AdminPolicyTests {
   @Test(arguments: [
     ("-t 48:00:00", "--time=48:00:00 is over this cluster's cap of 1-00:00:00 per CI job"),
-    ("-c 16", "--cpus-per-task=16 is over this cluster's cap of 8 per CI job"),
-    ("--mem 64G", "--mem=64G is over this cluster's cap of 32768M per CI job"),
+    ("-c 16", "--cpus-per-task=16 is 16 CPUs, over this cluster's cap of 8 per CI job"),
+    ("--mem 64G", "--mem=64G is 65536M, over this cluster's cap of 32768M per CI job"),
     ("--array=0-2000", "--array=0-2000 has 2001 tasks, over this cluster's cap of 1000"),
     ("--reservation=big", "--reservation is not allowed on this cluster (the admin's settings deny it)"),
   ])

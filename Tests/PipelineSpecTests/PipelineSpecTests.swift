@@ -235,3 +235,13 @@ func temporaryFile(_ text: String, name: String = "out.yml") throws -> String {
     #expect(leftovers.sorted() == [".gitlab-ci.yml", "spec.yml"])
   }
 }
+
+@Suite struct RunAsSpecTests {
+  @Test func runAsGivesEveryJobTheIDToken() throws {
+    let spec = try PipelineSpec.parse(
+      "pipeline: p\nrun_as: {audience: https://gitlab.example.com}\nstages:\n  - {name: hello, script: [echo hi]}\n", file: "p.yml")
+    let yaml = CIFileRenderer.render(try PipelinePlan(spec: spec, manifest: "m.tsv"), command: "ci-gen generate p.yml")
+    #expect(yaml.contains("\ndefault:\n  id_tokens:\n    CI_SLURM_ID_TOKEN:\n      aud: \"https://gitlab.example.com\"\n"))
+    #expect(throws: (any Error).self) { try PipelineSpec.parse("pipeline: p\nrun_as: {}\nstages: []\n", file: "p.yml") }
+  }
+}

@@ -38,6 +38,7 @@ import Testing
     ("--time=INFINITE", "--time=INFINITE means no time limit"),
     ("-t 11", "--time=11 is over this cluster's cap of 00:10:00"),
     ("-N 2", "--ntasks=1 x --cpus-per-task=1 on 2 nodes is 2 CPUs"),
+    ("-c 2", "--cpus-per-task=2 is 2 CPUs, over this cluster's cap of 1"),
     ("--nodes=1-4", "on 4 nodes is 4 CPUs"),
     ("--gres=gpu:1", "GPUs are not allowed on this cluster"),
     ("--gpus=2", "GPUs are not allowed on this cluster"),
