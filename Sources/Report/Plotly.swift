@@ -15,7 +15,8 @@ public enum Plotly {
   /// plot area, and margins that grow to fit tick labels (no cut-off last tick).
   public static func layout(title: String, x: String, y: String, height: Int = 460) -> [String: Any] {
     [
-      "title": ["text": title, "x": 0, "xanchor": "left", "font": ["size": 16]],
+      // The title at the very top (two lines at most, `<br>`), the legend under it.
+      "title": ["text": title, "x": 0, "xanchor": "left", "y": 1, "yref": "container", "yanchor": "top", "pad": ["t": 12, "l": 4], "font": ["size": 16]],
       "font": ["size": 14, "family": "system-ui, -apple-system, Segoe UI, sans-serif"],
       "height": height,
       "margin": ["l": 60, "r": 16, "t": 80, "b": 56],
@@ -34,6 +35,15 @@ public enum Plotly {
     } catch {
       throw WorkerError("a figure is not valid JSON: \(error.localizedDescription)")
     }
+  }
+
+  /// Tick values for a log axis over [low, high]: 1, 2 and 5 times the powers of ten
+  /// (only the powers when the range spans more than three decades).
+  public static func logTicks(low: Double, high: Double) -> [Double] {
+    guard low > 0, high >= low else { return [] }
+    let (first, last) = (Int(floor(log10(low))), Int(ceil(log10(high))))
+    let multiples: [Double] = last - first > 3 ? [1] : [1, 2, 5]
+    return (first...last).flatMap { power in multiples.map { $0 * pow(10, Double(power)) } }.filter { $0 >= low / 1.5 && $0 <= high * 1.5 }
   }
 
   /// Histogram bins on round edges: a 1-2-5 width near `span / bins`, edges at its

@@ -89,18 +89,29 @@ public enum Visualize {
     ])
     func readout(_ index: Int) -> String {
       let k = result.errorByBlocks[index]
-      return "k = \(k.blocks) blocks: reduce error \(number(k.error)), "
+      return "k = \(k.blocks) blocks<br>reduce error \(number(k.error)), "
         + "\(String(format: "%.1f", result.meanSingleBlockError / max(k.error, 1e-300)))× below one block"
     }
     var layout = Plotly.layout(title: readout(blocks.count - 1), x: "blocks (seeds) stacked, k", y: "‖vt − v‖", height: 820)
-    layout["xaxis"] = ["title": ["text": "blocks (seeds) stacked, k"], "type": blocks.count > 2 ? "log" : "linear", "automargin": true, "anchor": "y"]
-    layout["yaxis"] = ["title": ["text": "‖vt − v‖"], "type": "log", "domain": [0.58, 1], "automargin": true, "anchor": "x"]
+    // Ticks at the measured k and at 1-2-5 errors: plotly's own log ticks label 2...9 in
+    // small type, unreadable on a phone.
+    let references = errors + [result.meanSingleBlockError] + (result.exactError.map { [$0] } ?? [])
+    let errorTicks = Plotly.logTicks(low: references.min()!, high: references.max()!)
+    layout["xaxis"] = [
+      "title": ["text": "blocks (seeds) stacked, k"], "type": blocks.count > 2 ? "log" : "linear", "automargin": true, "anchor": "y",
+      "tickvals": blocks, "ticktext": result.errorByBlocks.map { String($0.blocks) },
+    ]
+    layout["yaxis"] = [
+      "title": ["text": "‖vt − v‖"], "type": "log", "domain": [0.58, 1], "automargin": true, "anchor": "x",
+      "tickvals": errorTicks, "ticktext": errorTicks.map(number),
+    ]
     layout["xaxis2"] = [
       "title": ["text": "|v_alignment| = |⟨v_est, v⟩|"], "automargin": true, "anchor": "y2", "nticks": 6,
     ]
     layout["yaxis2"] = ["title": ["text": "seeds"], "domain": [0, 0.4], "automargin": true, "anchor": "x2", "rangemode": "tozero"]
     layout["bargap"] = 0.05
-    layout["margin"] = ["l": 60, "r": 16, "t": 80, "b": 40]
+    // Room above the plot for a two-line title and a legend that wraps at 412 px.
+    layout["margin"] = ["l": 60, "r": 16, "t": 170, "b": 40]
     layout["sliders"] = [[
       "active": blocks.count - 1, "pad": ["t": 70], "currentvalue": ["prefix": "blocks k = ", "font": ["size": 14]],
       "steps": result.errorByBlocks.indices.map { index -> [String: Any] in
@@ -206,7 +217,7 @@ public enum Visualize {
         }
         return "\(item) \(String(format: "%+.3g", second.mean - first.mean))"
       }
-      let change = differences.isEmpty ? "" : ": \(phases[1]) − \(phases[0]) \(differences.joined(separator: ", "))"
+      let change = differences.isEmpty ? "" : "<br>\(phases[1]) − \(phases[0]): \(differences.joined(separator: ", "))"
       return "\(Labels.column(signal).prefix(1).uppercased())\(Labels.column(signal).dropFirst())\(change)"
     }
     let first = traceData(signals[0])
@@ -251,8 +262,11 @@ public enum Visualize {
     }
     let xs = tables.flatMap { $0.table.values[0].compactMap { $0 } }
     let (xLow, xHigh) = (xs.min() ?? 0, xs.max() ?? 1)
-    let windows = 5
-    let span = (xHigh - xLow) / Double(windows)
+    // About five windows of a round width (60 s, not 59.96 s).
+    let raw = max((xHigh - xLow) / 5, 1e-9)
+    let magnitude = pow(10, floor(log10(raw)) - 1)
+    let span = (raw / magnitude).rounded() * magnitude
+    let windows = max(1, Int(ceil((xHigh - xLow) / span - 1e-9)))
     var layout = Plotly.layout(title: title(signals[0]), x: Labels.column(xName), y: Labels.column(signals[0]), height: 760)
     layout["yaxis"] = ["title": ["text": Labels.column(signals[0])], "domain": [0.42, 1], "automargin": true, "anchor": "x"]
     layout["xaxis"] = ["title": ["text": Labels.column(xName)], "automargin": true, "anchor": "y"]
@@ -261,9 +275,11 @@ public enum Visualize {
     layout["shapes"] = shapes
     layout["annotations"] = annotations
     layout["barmode"] = "group"
-    layout["margin"] = ["l": 60, "r": 16, "t": 110, "b": 40]
+    // From the top: the two-line title, then the signal menu (left) and the legend
+    // (right) on one row, then the plot; paper y is relative to the 570 px plot area.
+    layout["margin"] = ["l": 60, "r": 16, "t": 150, "b": 40]
     layout["updatemenus"] = [[
-      "type": "dropdown", "x": 0, "xanchor": "left", "y": 1.2, "yanchor": "top", "showactive": true, "active": 0,
+      "type": "dropdown", "x": 0, "xanchor": "left", "y": 1.161, "yanchor": "top", "showactive": true, "active": 0,
       "buttons": signals.map { signal -> [String: Any] in
         let data = traceData(signal)
         return [
@@ -276,8 +292,7 @@ public enum Visualize {
         ]
       },
     ]]
-    layout["title"] = ["text": title(signals[0]), "x": 0, "xanchor": "left", "y": 0.985, "yanchor": "top", "font": ["size": 16]]
-    layout["legend"] = ["orientation": "h", "x": 1, "xanchor": "right", "y": 1.2, "yanchor": "top"]
+    layout["legend"] = ["orientation": "h", "x": 1, "xanchor": "right", "y": 1.161, "yanchor": "top"]
     layout["sliders"] = [[
       "active": 0, "pad": ["t": 60], "currentvalue": ["prefix": "\(Labels.column(xName)) window: ", "font": ["size": 14]],
       "steps": [["label": "all", "method": "relayout", "args": [["xaxis.autorange": true]]] as [String: Any]]

@@ -180,7 +180,7 @@ import Workers
       let data = try #require(args[0] as? [String: Any])
       let ys = try #require(data["y"] as? [[Any]])
       #expect((ys[1] as? [Int])?.reduce(0, +) == k)
-      #expect(((args[1] as? [String: Any])?["title.text"] as? String)?.hasPrefix("k = \(k) blocks: reduce error ") == true)
+      #expect(((args[1] as? [String: Any])?["title.text"] as? String)?.hasPrefix("k = \(k) blocks<br>reduce error ") == true)
     }
   }
 
@@ -207,11 +207,13 @@ import Workers
     let shapes = try #require(layout["shapes"] as? [[String: Any]])
     #expect(shapes.count == 1)
     #expect(shapes[0]["x0"] as? Double == 10 && shapes[0]["x1"] as? Double == 19.9)
-    #expect((layout["title"] as? [String: Any])?["text"] as? String == "Heart rate (bpm): task − rest sub-01 +20, sub-02 +20")
+    #expect((layout["title"] as? [String: Any])?["text"] as? String == "Heart rate (bpm)<br>task − rest: sub-01 +20, sub-02 +20")
     let phases = try #require(set.tables.last)
     #expect(phases.columns == ["item", "signal", "phase", "n", "mean", "sd"])
     #expect(phases.rows.contains(["sub-01", "skin temperature (°C)", "task", "100", "32.5", "0"]))
-    #expect(((layout["sliders"] as? [[String: Any]])?.first?["steps"] as? [Any])?.count == 6)  // all + 5 windows
+    // All, then 0-10 s, 10-20 s, 20-30 s (29.9 s long; 5.98 rounds to 6, not a 1-2-5 width).
+    let windows = try #require((layout["sliders"] as? [[String: Any]])?.first?["steps"] as? [[String: Any]])
+    #expect(windows.map { $0["label"] as? String } == ["all", "0–6", "6–12", "12–18", "18–24", "24–30"])
   }
 
   @Test func publishEmbedsTheFiguresPicksUpYourOwnAndEscapesText() throws {

@@ -56,8 +56,9 @@ def viewport(driver, width, height):
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
     driver.execute_script("window.dispatchEvent(new Event('resize'))")
-    wait(driver, f"""return Array.prototype.every.call(document.querySelectorAll('.js-plotly-plot'),
-        function (gd) {{ return gd._fullLayout && gd._fullLayout.width <= {width}; }})""", f"every plot at most {width} px wide")
+    wait(driver, """return Array.prototype.every.call(document.querySelectorAll('.js-plotly-plot'),
+        function (gd) { return gd._fullLayout && Math.abs(gd._fullLayout.width - gd.clientWidth) <= 1; })""",
+         f"every plot laid out to its width at {width} px")
 
 
 def screenshot(driver, path):
@@ -95,11 +96,24 @@ def hover_point(driver, plot_index, trace, point):
     return " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, ".hoverlayer .hovertext"))
 
 
+def click_at(driver, element):
+    """A real mouse click at the middle of an element (SVG groups included)."""
+    box = driver.execute_script("var b = arguments[0].getBoundingClientRect(); return {x: b.left + b.width / 2, y: b.top + b.height / 2};", element)
+    actions = ActionChains(driver)
+    actions.w3c_actions.pointer_action.move_to_location(int(box["x"]), int(box["y"]))
+    actions.w3c_actions.pointer_action.click()
+    actions.perform()
+
+
+def slider_labels(gd):
+    return [e.text for e in gd.find_elements(By.CSS_SELECTOR, ".slider-labels .slider-label")]
+
+
 def click_slider_step(driver, plot_index, label):
-    """Clicks a slider step's label, as a reader would (plotly moves the grip there)."""
+    """Clicks on the rail under a step's label, as a reader would (plotly moves the grip there)."""
     gd = plots(driver)[plot_index]
     show(driver, gd)
-    for text in gd.find_elements(By.CSS_SELECTOR, ".slider-group .slider-label"):
+    for text in gd.find_elements(By.CSS_SELECTOR, ".slider-labels .slider-label"):
         if text.text == label:
             box = driver.execute_script("var b = arguments[0].getBoundingClientRect(); return {x: b.left + b.width / 2, y: b.top + b.height / 2};", text)
             rail = driver.execute_script("""var r = arguments[0].querySelector('.slider-rail-touch-rect').getBoundingClientRect();
@@ -117,7 +131,7 @@ def state(driver, plot_index):
     return driver.execute_script("""var gd = arguments[0], l = gd._fullLayout;
         return {title: l.title.text, xrange: l.xaxis.range, yrange: l.yaxis.range,
                 traces: gd.data.length, y0: gd.data.map(function (t) { return t.y ? Array.prototype.slice.call(t.y, 0, 50) : null; }),
-                readout: (gd.querySelector('.slider-currentvalue') || {}).textContent || ''};""", plots(driver)[plot_index])
+                readout: (gd.querySelector('.slider-group > text.slider-label') || {}).textContent || ''};""", plots(driver)[plot_index])
 
 
 def check_data(driver):
@@ -127,30 +141,34 @@ def check_data(driver):
               .find_elements(By.CSS_SELECTOR, ".layer-below .shapelayer path, .shapelayer path")) >= 1, "the task window is shaded")
     gd = plots(driver)[0]
     show(driver, gd)
-    gd.find_element(By.CSS_SELECTOR, ".updatemenu-header-group").click()
-    buttons = [b for b in gd.find_elements(By.CSS_SELECTOR, ".updatemenu-dropdown-button-group .updatemenu-button")]
+    click_at(driver, gd.find_element(By.CSS_SELECTOR, ".updatemenu-header"))
+    wait(driver, "return document.querySelectorAll('.updatemenu-dropdown-button').length > 0", "the signal menu open")
+    buttons = gd.find_elements(By.CSS_SELECTOR, ".updatemenu-dropdown-button-group .updatemenu-dropdown-button")
     labels = [b.text for b in buttons]
     check(len(buttons) >= 2, f"the signal menu lists the signals: {labels}")
     if len(buttons) >= 2:
-        buttons[1].click()
+        click_at(driver, buttons[1])
         after = state(driver, 0)
         check(after["y0"] != before["y0"], "choosing another signal changes the plotted values")
         check(after["yrange"] != before["yrange"], f"and the y range ({before['yrange']} -> {after['yrange']})")
         check(after["title"] != before["title"], f"and the title: {after['title']!r}")
     tooltip = hover_point(driver, 0, 0, 40)
     check(tooltip.startswith("sub-") and any(c.isdigit() for c in tooltip), f"hovering a point shows its value: {tooltip!r}")
-    labels = [e.text for e in gd.find_elements(By.CSS_SELECTOR, ".slider-group .slider-label")]
+    labels = slider_labels(gd)
     check(len(labels) >= 3, f"the time-window slider has steps: {labels}")
     if len(labels) >= 3 and click_slider_step(driver, 0, labels[2]):
         moved = state(driver, 0)
         check(moved["xrange"] != before["xrange"], f"moving the slider changes the time range ({before['xrange']} -> {moved['xrange']})")
-        check(labels[2] in moved["readout"], f"and the readout says so: {moved['readout']!r}")
+        check(moved["readout"].endswith(labels[2]), f"and the readout says so: {moved['readout']!r}")
+        # Back to the whole recording, so the screenshots show the task window.
+        click_slider_step(driver, 0, labels[0])
+        check(state(driver, 0)["xrange"] == before["xrange"], "the slider's first step shows the whole recording again")
 
 
 def check_svd(driver):
     before = state(driver, 0)
     gd = plots(driver)[0]
-    labels = [e.text for e in gd.find_elements(By.CSS_SELECTOR, ".slider-group .slider-label")]
+    labels = slider_labels(gd)
     check(len(labels) >= 2, f"the k slider has steps: {labels}")
     if len(labels) >= 2 and click_slider_step(driver, 0, labels[0]):
         after = state(driver, 0)
@@ -167,6 +185,8 @@ def check_svd(driver):
         check(bool(edges) and low != high, f"a bar's tooltip gives its exact, distinct edges: {tooltip!r}")
     tooltip = hover_point(driver, 0, 0, 0)
     check("k = " in tooltip, f"hovering the error curve shows k and the error: {tooltip!r}")
+    if labels:
+        click_slider_step(driver, 0, labels[-1])  # all the seeds again, for the screenshots
 
 
 def main():
@@ -205,7 +225,8 @@ def main():
         fetched = set()
         for entry in driver.get_log("performance"):
             message = json.loads(entry["message"])["message"]
-            if message["method"] == "Network.requestWillBeSent":
+            # The page's requests only (the browser's own start page makes chrome:// ones).
+            if message["method"] == "Network.requestWillBeSent" and message["params"].get("documentURL", "").startswith("file:"):
                 fetched.add(message["params"]["request"]["url"].split("?")[0][:120])
         outside = sorted(url for url in fetched if not url.startswith(("file:", "data:")))
         check(not outside and any(url.endswith("plotly.min.js") for url in fetched), f"only file: requests (plotly.min.js beside the page); others: {outside[:5]}")
