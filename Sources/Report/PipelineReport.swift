@@ -138,7 +138,7 @@ public enum PipelineReport {
       "hovertemplate": "%{y}: ran %{x:.1f} s from %{base:.1f} s (%{customdata})<extra></extra>",
     ]
     var layout = Plotly.layout(
-      title: "Slurm jobs and array tasks over time", x: "seconds since the first submission", y: "", height: 140 + 26 * bars.count)
+      title: "Slurm jobs and array tasks over time", x: "time (s)", y: "", height: 140 + 26 * bars.count)
     layout["barmode"] = "overlay"
     layout["yaxis"] = ["autorange": "reversed", "automargin": true, "type": "category"]
     return ["data": [queue, run], "layout": layout]

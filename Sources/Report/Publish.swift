@@ -180,7 +180,7 @@ public struct Publisher {
     <figure id="timeline" class="plotly-figure">
     <div class="plot"></div>
     <script type="application/json">{{ timeline }}</script>
-    <figcaption><strong>Timeline.</strong> One bar per Slurm job or array task: grey while it waited in the queue, coloured while it ran.</figcaption>
+    <figcaption><strong>Timeline.</strong> One bar per Slurm job or array task, in seconds from the pipeline's first submission: grey while it waited in the queue, coloured while it ran.</figcaption>
     </figure>
     {% endif %}
     <div class="scroll"><table id="jobs">

@@ -106,14 +106,18 @@ public enum Visualize {
       "tickvals": errorTicks, "ticktext": errorTicks.map(number),
     ]
     layout["xaxis2"] = [
-      "title": ["text": "|v_alignment| = |⟨v_est, v⟩|"], "automargin": true, "anchor": "y2", "nticks": 6,
+      "title": ["text": "|v_alignment| = |⟨v_est, v⟩|"], "automargin": true, "anchor": "y2", "tickangle": 0,
+      // Ticks on bin edges, printed exactly; at most five, so they fit side by side at 412 px.
+      "tickvals": stride(from: 0, to: edges.count, by: (edges.count + 4) / 5).map { edges[$0] },
+      "ticktext": stride(from: 0, to: edges.count, by: (edges.count + 4) / 5).map { labels[$0] },
+      "range": [edges.first!, edges.last!],
     ]
     layout["yaxis2"] = ["title": ["text": "seeds"], "domain": [0, 0.4], "automargin": true, "anchor": "x2", "rangemode": "tozero"]
     layout["bargap"] = 0.05
     // Room above the plot for a two-line title and a legend that wraps at 412 px.
     layout["margin"] = ["l": 60, "r": 16, "t": 170, "b": 40]
     layout["sliders"] = [[
-      "active": blocks.count - 1, "pad": ["t": 70], "currentvalue": ["prefix": "blocks k = ", "font": ["size": 14]],
+      "active": blocks.count - 1, "pad": ["t": 95], "currentvalue": ["prefix": "blocks k = ", "font": ["size": 14]],
       "steps": result.errorByBlocks.indices.map { index -> [String: Any] in
         let k = result.errorByBlocks[index].blocks
         return [
@@ -158,7 +162,7 @@ public enum Visualize {
 
   /// The data pipeline's dashboard: every item on one plot against the first numeric
   /// column (time), a dropdown choosing the signal (every other numeric column), the
-  /// phases other than the first (the task) shaded, per-phase mean ± sd bars below, and a
+  /// phases other than the first (the task) shaded, per-phase mean ± sd below, and a
   /// slider choosing the time window. Tables: every item's gathered column statistics and
   /// the per-phase ones.
   public static func data(root: String, to directory: String, log: (String) -> Void) throws -> FigureSet {
@@ -199,7 +203,7 @@ public enum Visualize {
       guard let index = table.columns.firstIndex(of: name) else { return Array(repeating: NSNull(), count: table.values[0].count) }
       return table.values[index].map { $0.map { $0 as Any } ?? NSNull() }
     }
-    // Per signal, the y of every trace: the items' lines, then the items' phase bars.
+    // Per signal, the y of every trace: the items' lines, then the items' phase dots.
     func traceData(_ signal: String) -> (y: [[Any]], spread: [[Any]]) {
       var ys: [[Any]] = tables.map { series($0.table, signal) }
       var spreads: [[Any]] = tables.map { _ in [] }
@@ -231,10 +235,14 @@ public enum Visualize {
     }
     for (index, (item, _)) in tables.enumerated() {
       traces.append([
-        "type": "bar", "name": "\(item) per phase", "legendgroup": item, "showlegend": false, "x": phases, "y": first.y[tables.count + index],
-        "error_y": ["type": "data", "array": first.spread[tables.count + index], "visible": true], "xaxis": "x2", "yaxis": "y2",
-        "marker": ["color": Plotly.palette[index % Plotly.palette.count]],
-        "hovertemplate": "\(item), %{x}: mean %{y:.4g} ± %{error_y.array:.3g} (sd)<extra></extra>",
+        // Dots with error bars, not bars from zero: 32.99 against 32.68 °C must show.
+        // Phase p at x = p, each item a little to the side of it (a numeric axis labelled
+        // with the phases: plotly's scattermode "group" would pull the axes to zero).
+        "type": "scatter", "mode": "markers", "name": "\(item) per phase", "legendgroup": item, "showlegend": false,
+        "x": phases.indices.map { Double($0) + (Double(index) - Double(tables.count - 1) / 2) * 0.12 }, "customdata": phases,
+        "y": first.y[tables.count + index], "error_y": ["type": "data", "array": first.spread[tables.count + index], "visible": true],
+        "xaxis": "x2", "yaxis": "y2", "marker": ["color": Plotly.palette[index % Plotly.palette.count], "size": 10],
+        "hovertemplate": "\(item), %{customdata}: mean %{y:.4g} ± %{error_y.array:.3g} (sd)<extra></extra>",
       ])
     }
     // The shaded windows: runs of sampled rows in a phase other than the first (the
@@ -270,29 +278,32 @@ public enum Visualize {
     var layout = Plotly.layout(title: title(signals[0]), x: Labels.column(xName), y: Labels.column(signals[0]), height: 760)
     layout["yaxis"] = ["title": ["text": Labels.column(signals[0])], "domain": [0.42, 1], "automargin": true, "anchor": "x"]
     layout["xaxis"] = ["title": ["text": Labels.column(xName)], "automargin": true, "anchor": "y"]
-    layout["xaxis2"] = ["title": ["text": reference.phaseColumn.map(Labels.column) ?? "phase"], "type": "category", "automargin": true, "anchor": "y2"]
+    layout["xaxis2"] = [
+      "title": ["text": reference.phaseColumn.map(Labels.column) ?? "phase"], "automargin": true, "anchor": "y2", "tickvals": phases.indices.map(Double.init),
+      "ticktext": phases, "range": [-0.5, Double(phases.count) - 0.5], "showgrid": false, "zeroline": false,
+    ]
     layout["yaxis2"] = ["title": ["text": "mean ± sd"], "domain": [0, 0.26], "automargin": true, "anchor": "x2"]
     layout["shapes"] = shapes
     layout["annotations"] = annotations
-    layout["barmode"] = "group"
-    // From the top: the two-line title, then the signal menu (left) and the legend
-    // (right) on one row, then the plot; paper y is relative to the 570 px plot area.
-    layout["margin"] = ["l": 60, "r": 16, "t": 150, "b": 40]
+    // From the top: the two-line title, the signal menu, the legend (a row of its own:
+    // beside the menu it would not fit at 412 px), then the plot. Paper y counts in the
+    // 545 px between the margins: the menu's top 58 px from the figure's, the legend's 96.
+    layout["margin"] = ["l": 60, "r": 16, "t": 175, "b": 40]
     layout["updatemenus"] = [[
-      "type": "dropdown", "x": 0, "xanchor": "left", "y": 1.161, "yanchor": "top", "showactive": true, "active": 0,
+      "type": "dropdown", "x": 0, "xanchor": "left", "y": 1.2147, "yanchor": "top", "showactive": true, "active": 0,
       "buttons": signals.map { signal -> [String: Any] in
         let data = traceData(signal)
         return [
           "label": Labels.column(signal), "method": "update",
           "args": [
-            // Lines get no error bars (their spread arrays are empty), the phase bars do.
+            // Lines get no error bars (their spread arrays are empty), the phase dots do.
             ["y": data.y, "error_y": data.spread.map { ["type": "data", "array": $0, "visible": !$0.isEmpty] as [String: Any] }],
             ["title.text": title(signal), "yaxis.title.text": Labels.column(signal), "yaxis.autorange": true, "yaxis2.autorange": true],
           ] as [Any],
         ]
       },
     ]]
-    layout["legend"] = ["orientation": "h", "x": 1, "xanchor": "right", "y": 1.161, "yanchor": "top"]
+    layout["legend"] = ["orientation": "h", "x": 0, "xanchor": "left", "y": 1.145, "yanchor": "top"]
     layout["sliders"] = [[
       "active": 0, "pad": ["t": 60], "currentvalue": ["prefix": "\(Labels.column(xName)) window: ", "font": ["size": 14]],
       "steps": [["label": "all", "method": "relayout", "args": [["xaxis.autorange": true]]] as [String: Any]]
@@ -307,7 +318,7 @@ public enum Visualize {
     let figures = [
       FigureSet.Figure(
         file: "signals.plotly.json", title: "Every item's signals over \(Labels.column(xName))",
-        caption: "\(items.joined(separator: ", ")) on one plot (\(totalRows) rows\(step > 1 ? ", every \(step)th drawn" : "")); choose the signal (\(signals.map(Labels.column).joined(separator: ", "))) in the menu\(shapes.isEmpty ? "" : ", the shaded span is the \(phases.dropFirst().joined(separator: "/")) phase")\(phases.isEmpty ? "" : "; below, each phase's mean ± sd over all rows"). The slider picks a window of \(Labels.column(xName)); drag on the plot to zoom, double-click to reset."),
+        caption: "\(items.joined(separator: ", ")) on one plot (\(totalRows) rows\(step > 1 ? ", one in \(step) drawn" : "")); choose the signal (\(signals.map(Labels.column).joined(separator: ", "))) in the menu\(shapes.isEmpty ? "" : ", the shaded span is the \(phases.dropFirst().joined(separator: "/")) phase")\(phases.isEmpty ? "" : "; below, each phase's mean ± sd over all rows"). The slider picks a window of \(Labels.column(xName)); drag on the plot to zoom, double-click to reset."),
     ]
     var setTables = [
       FigureSet.Table(caption: "Column statistics per item (gathered over the analyze shards)", columns: ["item", "column", "n", "mean", "sd", "min", "max"], rows: rows)

@@ -136,7 +136,7 @@ def state(driver, plot_index):
 
 def check_data(driver):
     before = state(driver, 0)
-    check(before["traces"] >= 4, f"the signals figure has every item's line and phase bars ({before['traces']} traces)")
+    check(before["traces"] >= 4, f"the signals figure has every item's line and per-phase dots ({before['traces']} traces)")
     check(len(driver.find_elements(By.CSS_SELECTOR, "figure.plotly-figure .js-plotly-plot")[0]
               .find_elements(By.CSS_SELECTOR, ".layer-below .shapelayer path, .shapelayer path")) >= 1, "the task window is shaded")
     gd = plots(driver)[0]
