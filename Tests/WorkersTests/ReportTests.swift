@@ -103,13 +103,13 @@ import Workers
     let rows = JobTable.parseSacct(sacctWithSteps, timeZone: TimeZone(identifier: "UTC")!)
     let array = rows["1100"]!
     #expect(array.tasks.map(\.id) == ["1100_0", "1100_1"])
-    #expect(array.tasks[1].maxRSS == 209715 * 1024)  // not the stale step's 999999K
+    #expect(array.tasks[1].maxRSS == Double(209715 * 1024))  // not the stale step's 999999K
     #expect(array.tasks[0].timeLimit == 600)
     #expect(JobTable.efficiency(array.tasks) == "2 tasks: CPU 67% of 1 core · memory 204.8 MiB of 2.0 GiB (10.0%) · elapsed 20 s of 10 min 00 s (3.3%)")
     // A day of CPU time over 2 cores for 90 s is impossible but parses; per-CPU memory doubles.
     let single = rows["1101"]!.tasks[0]
     #expect(single.cpuSeconds == 86400)
-    #expect(single.requestedMemory == 2000 * 1024 * 1024)
+    #expect(single.requestedMemory == Double(2000 * 1024 * 1024))
     #expect(JobTable.efficiency(rows["1101"]!.tasks).hasPrefix("CPU 48000% of 2 cores"))
     #expect(JobTable.efficiency(JobTable.parseSacct(sacct)["1040"]!.tasks) == "")  // still running
   }
@@ -149,10 +149,14 @@ import Workers
 
   /// A reduce.json as svd-reduce writes it, alignments a few 1e-5 apart.
   func reduceResult(_ directory: String) throws {
-    let alignments = (0..<50).map { index in (index % 2 == 0 ? 1.0 : -1.0) * (0.99990 + Double(index % 10) * 1e-5) }
+    let alignments: [Double] = (0..<50).map { (index: Int) -> Double in
+      let sign: Double = index % 2 == 0 ? 1 : -1
+      return sign * (0.99990 + Double(index % 10) * 1e-5)
+    }
+    let byBlocks: [[String: Any]] = [1, 2, 5, 10, 20, 50].map { (k: Int) -> [String: Any] in ["blocks": k, "error": 0.01 / Double(k).squareRoot()] }
     let result: [String: Any] = [
       "nrow": 10, "ncol": 10, "blocks": 50, "seeds": "0-49", "reduce_error": 0.001, "mean_single_block_error": 0.01, "exact_error": 0.0009,
-      "error_by_blocks": [1, 2, 5, 10, 20, 50].map { ["blocks": $0, "error": 0.01 / Double($0).squareRoot()] }, "v_alignments": alignments,
+      "error_by_blocks": byBlocks, "v_alignments": alignments,
     ]
     try JSONSerialization.data(withJSONObject: result).write(to: URL(fileURLWithPath: "\(directory)/reduce.json"))
   }
