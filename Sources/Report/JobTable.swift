@@ -182,17 +182,24 @@ public enum JobTable {
   }
 
   /// A seff-like line over a job's tasks: CPU time over cores × elapsed, the largest
-  /// MaxRSS against the memory asked for, the longest task against the time limit.
+  /// MaxRSS against the memory asked for, the longest task against the time limit. What
+  /// accounting did not record (MaxRSS without a jobacct_gather plugin; CPU time of a job
+  /// shorter than sacct's 1 s) is said, not shown as 0%.
   public static func efficiency(_ tasks: [TaskAccounting]) -> String {
-    let finished = tasks.filter { $0.end != nil && ($0.elapsed ?? 0) > 0 }
+    let finished = tasks.filter { $0.end != nil }
     guard !finished.isEmpty else { return "" }
     var parts: [String] = []
     let coreSeconds = finished.reduce(0.0) { $0 + ($1.elapsed ?? 0) * Double($1.cpus ?? 1) }
     let cpu = finished.reduce(0.0) { $0 + ($1.cpuSeconds ?? 0) }
     let cores = finished.compactMap(\.cpus).max() ?? 1
-    parts.append(String(format: "CPU %.0f%% of %d core%@", 100 * cpu / max(coreSeconds, 1e-9), cores, cores == 1 ? "" : "s"))
-    if let rss = finished.compactMap(\.maxRSS).max(), let asked = finished.compactMap(\.requestedMemory).max(), asked > 0 {
+    parts.append(
+      coreSeconds > 0
+        ? String(format: "CPU %.0f%% of %d core%@", 100 * cpu / coreSeconds, cores, cores == 1 ? "" : "s") : "CPU: ran under 1 s")
+    let asked = finished.compactMap(\.requestedMemory).max()
+    if let rss = finished.compactMap(\.maxRSS).max(), let asked, asked > 0 {
       parts.append(String(format: "memory %@ of %@ (%.1f%%)", bytes(rss), bytes(asked), 100 * rss / asked))
+    } else if let asked {
+      parts.append("memory \(bytes(asked)) asked, MaxRSS not recorded")
     }
     if let longest = finished.compactMap(\.elapsed).max(), let limit = finished.compactMap(\.timeLimit).max(), limit > 0 {
       parts.append(String(format: "elapsed %@ of %@ (%.1f%%)", duration(longest), duration(limit), 100 * longest / limit))

@@ -43,7 +43,18 @@ public enum PipelineReport {
     }
     var stages = (structure?.stages ?? []).filter { stage in names.contains { rows[$0]!.stage == stage } }
     for name in names where !stages.contains(rows[name]!.stage) { stages.append(rows[name]!.stage) }
-    let layers = stages.map { stage in names.filter { rows[$0]!.stage == stage } }
+    var layers = stages.map { stage in names.filter { rows[$0]!.stage == stage } }
+    func parents(_ name: String, row: Int) -> [String] { structure?.needs[name] ?? (row > 0 ? layers[row - 1] : []) }
+    // Each row in the order of its parents' places above (one barycentre pass), so two
+    // items' chains run side by side instead of crossing.
+    for row in layers.indices.dropFirst() {
+      let above = Dictionary(uniqueKeysWithValues: layers[row - 1].enumerated().map { ($1, Double($0)) })
+      func place(_ name: String) -> Double {
+        let known = parents(name, row: row).compactMap { above[$0] }
+        return known.isEmpty ? .infinity : known.reduce(0, +) / Double(known.count)
+      }
+      layers[row] = layers[row].enumerated().sorted { (place($0.element), $0.offset) < (place($1.element), $1.offset) }.map(\.element)
+    }
     let (boxWidth, boxHeight, columnGap, rowGap, margin) = (190.0, 40.0, 16.0, 34.0, 8.0)
     let columns = Double(layers.map(\.count).max() ?? 1)
     let width = margin * 2 + columns * boxWidth + (columns - 1) * columnGap
@@ -58,8 +69,7 @@ public enum PipelineReport {
     var edges: [(String, String)] = []
     for (row, layer) in layers.enumerated() {
       for name in layer {
-        let parents = structure?.needs[name] ?? (row > 0 ? layers[row - 1] : [])
-        edges += parents.filter { position[$0] != nil }.map { ($0, name) }
+        edges += parents(name, row: row).filter { position[$0] != nil }.map { ($0, name) }
       }
     }
     func f(_ value: Double) -> String { String(format: "%.1f", value) }

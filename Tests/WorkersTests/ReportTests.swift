@@ -112,6 +112,12 @@ import Workers
     #expect(single.requestedMemory == Double(2000 * 1024 * 1024))
     #expect(JobTable.efficiency(rows["1101"]!.tasks).hasPrefix("CPU 48000% of 2 cores"))
     #expect(JobTable.efficiency(JobTable.parseSacct(sacct)["1040"]!.tasks) == "")  // still running
+    // The local cluster: no jobacct_gather plugin (no MaxRSS, TotalCPU 0), a job under 1 s.
+    let quick = JobTable.parseSacct("""
+      2245|vm|2026-12-01T21:21:57|2026-12-01T21:22:00|2026-12-01T21:22:00|COMPLETED|0|00:00:00|1|1G||15
+      2245.batch|vm|2026-12-01T21:22:00|2026-12-01T21:22:00|2026-12-01T21:22:00|COMPLETED|0|00:00:00|1|||
+      """)
+    #expect(JobTable.efficiency(quick["2245"]!.tasks) == "CPU: ran under 1 s · memory 1.0 GiB asked, MaxRSS not recorded · elapsed 0 s of 15 min 00 s (0.0%)")
   }
 
   @Test func theLedgerBecomesOneRowPerSchedulerJob() {
