@@ -255,11 +255,13 @@ struct PublishCommand: ParsableCommand {
     }
   }
 
-  /// The DAG's stages and needs: an explicit file must be readable; the default one is
-  /// used when it is there (without it, each job follows the previous stage).
+  /// The DAG's stages and needs: an explicit file must be readable; the defaults are used
+  /// when they are there (GitLab's CI_CONFIG_PATH may name another project's file), and
+  /// without one each job follows the previous stage.
   func structure() throws -> PipelineReport.Structure? {
-    if let path = pipelineFile ?? environment("CI_CONFIG_PATH") { return try PipelineReport.structure(gitlabCI: path) }
-    return FileManager.default.fileExists(atPath: ".gitlab-ci.yml") ? try PipelineReport.structure(gitlabCI: ".gitlab-ci.yml") : nil
+    if let pipelineFile { return try PipelineReport.structure(gitlabCI: pipelineFile) }
+    let found = [environment("CI_CONFIG_PATH"), ".gitlab-ci.yml"].compactMap { $0 }.first { FileManager.default.fileExists(atPath: $0) }
+    return try found.map { try PipelineReport.structure(gitlabCI: $0) }
   }
 
   /// plotly.js from --plotly-js, $PLOTLY_JS, or the plotly package Python has (it ships

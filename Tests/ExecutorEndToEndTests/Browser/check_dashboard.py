@@ -152,6 +152,16 @@ def check_data(driver):
         check(after["y0"] != before["y0"], "choosing another signal changes the plotted values")
         check(after["yrange"] != before["yrange"], f"and the y range ({before['yrange']} -> {after['yrange']})")
         check(after["title"] != before["title"], f"and the title: {after['title']!r}")
+    legend = [e for e in gd.find_elements(By.CSS_SELECTOR, ".legend .traces") if e.text.strip()]
+    check(len(legend) >= 2, f"the legend lists the items: {[e.text for e in legend]}")
+    if len(legend) >= 2:
+        # plotly acts on a legend click once its double-click window has passed: wait for
+        # the state, which also keeps the second click from making a double-click.
+        visible = "return document.querySelectorAll('.js-plotly-plot')[0]._fullData[1].visible"
+        click_at(driver, legend[1].find_element(By.CSS_SELECTOR, ".legendtoggle"))
+        check(wait(driver, visible + " === 'legendonly'", "the legend click applied"), f"clicking {legend[1].text!r} in the legend hides its line")
+        click_at(driver, legend[1].find_element(By.CSS_SELECTOR, ".legendtoggle"))
+        check(wait(driver, visible + " === true", "the second legend click applied"), "and clicking again shows it")
     tooltip = hover_point(driver, 0, 0, 40)
     check(tooltip.startswith("sub-") and any(c.isdigit() for c in tooltip), f"hovering a point shows its value: {tooltip!r}")
     labels = slider_labels(gd)
