@@ -80,14 +80,8 @@ public enum ItemAnalysis {
   /// The numeric columns of `records` in table order: those holding numbers and no text
   /// (convert declares no column types; it stores each value as its own kind). One scan.
   static func numericColumns(_ database: OpaquePointer, path: String) throws -> [(index: Int32, name: String)] {
+    let names = try columnNames(database, path: path)
     var statement: OpaquePointer?
-    guard sqlite3_prepare_v2(database, "PRAGMA table_info(records)", -1, &statement, nil) == SQLITE_OK else {
-      throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database)))")
-    }
-    var names: [String] = []
-    while sqlite3_step(statement) == SQLITE_ROW { names.append(String(cString: sqlite3_column_text(statement, 1))) }
-    sqlite3_finalize(statement)
-    guard !names.isEmpty else { throw WorkerError("\(path): no table 'records' (run convert for this item first)") }
     let probes = names.map { "sum(typeof(\(quoted($0))) IN ('integer', 'real')), sum(typeof(\(quoted($0))) IN ('text', 'blob'))" }
     guard sqlite3_prepare_v2(database, "SELECT \(probes.joined(separator: ", ")) FROM records", -1, &statement, nil) == SQLITE_OK,
       sqlite3_step(statement) == SQLITE_ROW
@@ -163,8 +157,8 @@ public enum ItemAnalysis {
       columns: numeric.map(\.name), values: values, step: step, phaseColumn: phaseColumn, phases: phases, phaseStatistics: statistics)
   }
 
-  /// The first non-numeric column with between 2 and 8 distinct values, if any.
-  static func phaseColumn(_ database: OpaquePointer, path: String, excluding numeric: Set<String>) throws -> String? {
+  /// The columns of `records`, in table order.
+  static func columnNames(_ database: OpaquePointer, path: String) throws -> [String] {
     var statement: OpaquePointer?
     guard sqlite3_prepare_v2(database, "PRAGMA table_info(records)", -1, &statement, nil) == SQLITE_OK else {
       throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database)))")
@@ -172,7 +166,15 @@ public enum ItemAnalysis {
     var names: [String] = []
     while sqlite3_step(statement) == SQLITE_ROW { names.append(String(cString: sqlite3_column_text(statement, 1))) }
     sqlite3_finalize(statement)
-    for name in names where !numeric.contains(name) {
+    guard !names.isEmpty else { throw WorkerError("\(path): no table 'records' (run convert for this item first)") }
+    return names
+  }
+
+  /// The first non-numeric column with between 2 and 8 distinct values (in its first
+  /// million rows: enough to tell a phase label from free text), if any.
+  static func phaseColumn(_ database: OpaquePointer, path: String, excluding numeric: Set<String>) throws -> String? {
+    var statement: OpaquePointer?
+    for name in try columnNames(database, path: path) where !numeric.contains(name) {
       guard sqlite3_prepare_v2(database, "SELECT count(DISTINCT \(quoted(name))) FROM (SELECT \(quoted(name)) FROM records LIMIT 1000000)", -1, &statement, nil) == SQLITE_OK,
         sqlite3_step(statement) == SQLITE_ROW
       else {

@@ -286,6 +286,16 @@ import Workers
     #expect(svg.components(separatedBy: "<g class=\"job\">").count - 1 == 4)
     // Without the file: every job after each job of the stage before it.
     #expect(PipelineReport.dag(jobs: jobs, structure: nil).components(separatedBy: "class=\"edge\"").count - 1 == 2 + 1)
+    // Two chains submitted crosswise still run side by side: each row follows its parents.
+    let crossed = [("a1", "a"), ("a2", "a"), ("b2", "b"), ("b1", "b")].map {
+      CIJobRow(name: $0.0, stage: $0.1, scheduler: "Slurm", schedulerJob: "1", nodes: "", queued: "", ran: "", state: "completed")
+    }
+    let chains = PipelineReport.dag(jobs: crossed, structure: .init(stages: ["a", "b"], needs: ["b1": ["a1"], "b2": ["a2"]]))
+    func x(_ name: String) -> Double? {
+      guard let node = chains.range(of: "<title>\(name):"), let at = chains.range(of: "x=\"", range: node.upperBound..<chains.endIndex) else { return nil }
+      return Double(chains[at.upperBound...].prefix { $0 != "\"" })
+    }
+    #expect(x("b1") == x("a1") && x("b2") == x("a2") && x("a1")! < x("a2")!)
     try "[unclosed".write(toFile: "\(directory)/bad.yml", atomically: true, encoding: .utf8)
     #expect { try PipelineReport.structure(gitlabCI: "\(directory)/bad.yml") } throws: { "\($0)".contains("bad.yml is not YAML") }
   }
