@@ -45,8 +45,10 @@ public enum PipelineReport {
     for name in names where !stages.contains(rows[name]!.stage) { stages.append(rows[name]!.stage) }
     var layers = stages.map { stage in names.filter { rows[$0]!.stage == stage } }
     func parents(_ name: String, row: Int) -> [String] { structure?.needs[name] ?? (row > 0 ? layers[row - 1] : []) }
-    // Each row in the order of its parents' places above (one barycentre pass), so two
+    // The first row by name (sub-01 before sub-02, whichever was submitted first), then
+    // each row in the order of its parents' places above (one barycentre pass), so two
     // items' chains run side by side instead of crossing.
+    if !layers.isEmpty { layers[0].sort() }
     for row in layers.indices.dropFirst() {
       let above = Dictionary(uniqueKeysWithValues: layers[row - 1].enumerated().map { ($1, Double($0)) })
       func place(_ name: String) -> Double {
