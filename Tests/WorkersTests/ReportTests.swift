@@ -266,6 +266,31 @@ import Workers
     }
   }
 
+  /// What docs/workers.md promises: a figure written by plotly.py (a Python step) is
+  /// picked up as it is, with its title and caption.
+  @Test func aFigureWrittenByPlotlyPyIsPublished() throws {
+    let directory = try scratch()
+    let python = Process()
+    python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    python.arguments = [
+      "python3", "-c",
+      """
+      import sys, plotly.graph_objects as go
+      figure = go.Figure(go.Scatter(x=[1, 2, 3], y=[2, 4, 3], name="mine"))
+      figure.update_layout(title="From Python", meta={"caption": "written by plotly.py"})
+      figure.write_json(sys.argv[1])
+      """, "\(directory)/python.plotly.json",
+    ]
+    try python.run()
+    python.waitUntilExit()
+    try #require(python.terminationStatus == 0, "python3 with plotly (scripts/test installs it with pip)")
+    let set = try Publisher.figureSet(directory: directory)
+    #expect(set.figures.map(\.title) == ["From Python"])
+    #expect(set.figures.map(\.caption) == ["written by plotly.py"])
+    let html = try Publisher(title: "t", description: "", source: "", figures: set, figureDirectory: directory, pipeline: .init(jobs: [])).render()
+    #expect(html.contains("\"name\":\"mine\""))
+  }
+
   @Test func theDAGFollowsNeedsOrElseTheStages() throws {
     let directory = try scratch()
     try """

@@ -8,9 +8,12 @@ screenshots at 412 and 1280 px. Prints one line per check, exits 1 if any failed
 Usage: check_dashboard.py PAGE --kind svd|data --shots DIR [--figures N]
 """
 import argparse
+import base64
 import json
 import os
+import shutil
 import sys
+import tempfile
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -67,7 +70,6 @@ def screenshot(driver, path):
     shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
         "format": "png", "captureBeyondViewport": True,
         "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}})
-    import base64
     with open(path, "wb") as out:
         out.write(base64.b64decode(shot["data"]))
     check(os.path.getsize(path) > 30000, f"screenshot {os.path.basename(path)} ({os.path.getsize(path)} bytes) has content")
@@ -208,7 +210,8 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.shots, exist_ok=True)
     page = "file://" + os.path.abspath(args.page)
-    driver = driver_for(os.path.join(args.shots, ".chromium-profile"))
+    profile = tempfile.mkdtemp(prefix="check-dashboard-")
+    driver = driver_for(profile)
     try:
         driver.get(page)
         wait(driver, f"return document.querySelectorAll('figure.plotly-figure .js-plotly-plot .main-svg').length >= {args.figures}",
@@ -242,6 +245,7 @@ def main():
         check(not outside and any(url.endswith("plotly.min.js") for url in fetched), f"only file: requests (plotly.min.js beside the page); others: {outside[:5]}")
     finally:
         driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
     print(f"check_dashboard: {args.kind}: {'FAILED ' + str(len(failures)) if failures else 'all checks passed'}")
     return 1 if failures else 0
 
