@@ -114,8 +114,9 @@ public enum Visualize {
     ]
     layout["yaxis2"] = ["title": ["text": "seeds"], "domain": [0, 0.4], "automargin": true, "anchor": "x2", "rangemode": "tozero"]
     layout["bargap"] = 0.05
-    // Room above the plot for a two-line title and a legend that wraps at 412 px.
-    layout["margin"] = ["l": 60, "r": 16, "t": 170, "b": 40]
+    // Room above the plot for a two-line title and a legend that wraps at 412 px; on the
+    // right for half the last bin edge's label (automargin leaves it cut).
+    layout["margin"] = ["l": 60, "r": 44, "t": 170, "b": 40]
     layout["sliders"] = [[
       "active": blocks.count - 1, "pad": ["t": 95], "currentvalue": ["prefix": "blocks k = ", "font": ["size": 14]],
       "steps": result.errorByBlocks.indices.map { index -> [String: Any] in
