@@ -175,6 +175,24 @@ def check_data(driver):
         # Back to the whole recording, so the screenshots show the task window.
         click_slider_step(driver, 0, labels[0])
         check(state(driver, 0)["xrange"] == before["xrange"], "the slider's first step shows the whole recording again")
+    # Zoom: drag across a third of the plot; a double-click zooms out again.
+    show(driver, gd)
+    area = driver.execute_script("var b = arguments[0].querySelector('.nsewdrag').getBoundingClientRect(); return {x: b.left, y: b.top, w: b.width, h: b.height};", gd)
+    actions = ActionChains(driver)
+    pointer = actions.w3c_actions.pointer_action
+    pointer.move_to_location(int(area["x"] + area["w"] * 0.3), int(area["y"] + area["h"] * 0.5))
+    pointer.pointer_down()
+    pointer.move_to_location(int(area["x"] + area["w"] * 0.6), int(area["y"] + area["h"] * 0.6))
+    pointer.pointer_up()
+    actions.perform()
+    zoomed = state(driver, 0)["xrange"]
+    check(zoomed[1] - zoomed[0] < 0.5 * (before["xrange"][1] - before["xrange"][0]), f"dragging on the plot zooms in ({zoomed})")
+    actions = ActionChains(driver)
+    actions.w3c_actions.pointer_action.move_to_location(int(area["x"] + area["w"] * 0.5), int(area["y"] + area["h"] * 0.5))
+    actions.w3c_actions.pointer_action.double_click()
+    actions.perform()
+    check(wait(driver, f"return JSON.stringify(document.querySelectorAll('.js-plotly-plot')[0]._fullLayout.xaxis.range) === '{json.dumps(before['xrange'], separators=(',', ':'))}'",
+               "the zoom reset"), "double-clicking zooms out again")
 
 
 def check_svd(driver):
