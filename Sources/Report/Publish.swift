@@ -203,7 +203,8 @@ public struct Publisher {
       var layout = spec.layout || {};
       delete layout.width;
       layout.autosize = true;
-      Plotly.newPlot(figure.querySelector('.plot'), spec.data || [], layout, {responsive: true, displaylogo: false});
+      // No pop-up tips: the captions say how to zoom and reset.
+      Plotly.newPlot(figure.querySelector('.plot'), spec.data || [], layout, {responsive: true, displaylogo: false, showTips: false});
     });
     </script>
     </body>

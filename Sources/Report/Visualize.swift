@@ -306,7 +306,8 @@ public enum Visualize {
     ]]
     layout["legend"] = ["orientation": "h", "x": 0, "xanchor": "left", "y": 1.145, "yanchor": "top"]
     layout["sliders"] = [[
-      "active": 0, "pad": ["t": 60], "currentvalue": ["prefix": "\(Labels.column(xName)) window: ", "font": ["size": 14]],
+      // Narrower than the plot, so the last window's label is not cut at the figure's edge.
+      "active": 0, "pad": ["t": 60], "x": 0.02, "len": 0.9, "currentvalue": ["prefix": "\(Labels.column(xName)) window: ", "font": ["size": 14]],
       "steps": [["label": "all", "method": "relayout", "args": [["xaxis.autorange": true]]] as [String: Any]]
         + (0..<windows).map { index -> [String: Any] in
           let (from, to) = (xLow + Double(index) * span, xLow + Double(index + 1) * span)

@@ -250,17 +250,17 @@ def main():
                 document.querySelectorAll('.js-plotly-plot .main-svg text, svg.dag text'),
                 function (t) { return t.textContent.trim() ? parseFloat(getComputedStyle(t).fontSize) : 99; }));""")
             check(smallest >= 11, f"at {width} px the smallest chart text is {smallest} px")
-            # A tick label reaching past its figure's edge is cut off on screen.
+            # A tick or slider label reaching past its figure's edge is cut off on screen.
             cut = driver.execute_script("""var cut = [];
                 document.querySelectorAll('.js-plotly-plot').forEach(function (gd) {
                   var frame = gd.querySelector('.main-svg').getBoundingClientRect();
-                  gd.querySelectorAll('.xtick text, .ytick text, .x2tick text, .y2tick text').forEach(function (t) {
+                  gd.querySelectorAll('.xtick text, .ytick text, .x2tick text, .y2tick text, .slider-labels text').forEach(function (t) {
                     var b = t.getBoundingClientRect();
                     if (t.textContent && (b.left < frame.left - 0.5 || b.right > frame.right + 0.5)) cut.push(t.textContent);
                   });
                 });
                 return cut;""")
-            check(not cut, f"at {width} px no tick label is cut at a figure's edge {cut[:5]}")
+            check(not cut, f"at {width} px no tick or slider label is cut at a figure's edge {cut[:5]}")
             screenshot(driver, os.path.join(args.shots, f"{args.kind}-{width}.png"))
         errors = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
         check(not errors, f"no console errors {errors[:3]}")
