@@ -28,7 +28,9 @@ let package = Package(
     .package(url: "https://github.com/stencilproject/Stencil", from: "0.15.1"),
     // SHA-256 for downloads and converted inputs: BoringSSL's assembly, several times our
     // own Swift version's speed (docs/benchmarks.md).
-    .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+    // GitLab's signed ID tokens (RS256 against the instance's JWKS) for run-as identity.
+    .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
   ],
   targets: [
     // The runner's wire contract: env names, config JSON, stage names. Foundation only.
@@ -40,9 +42,12 @@ let package = Package(
     .target(name: "Scheduling", dependencies: ["ChildProcesses"], swiftSettings: strict),
     // SlurmScheduler and pure parsers of sbatch/squeue/scontrol/sacct output.
     .target(name: "Slurm", dependencies: ["Scheduling"], swiftSettings: strict),
+    // GitLab ID tokens: verified for run-as identity, minted by ci-local and the tests.
+    .target(
+      name: "JobIdentity", dependencies: [.product(name: "JWTKit", package: "jwt-kit")], swiftSettings: strict),
     // The four phases as library code; knows Scheduler, never Slurm.
     .target(
-      name: "ExecutorCore", dependencies: ["Scheduling", "CustomExecutorAPI"], swiftSettings: strict),
+      name: "ExecutorCore", dependencies: ["Scheduling", "CustomExecutorAPI", "JobIdentity"], swiftSettings: strict),
     // Argument parsing, settings loading, backend choice, the one exit-code mapper.
     .target(
       name: "ExecutorCLI",
@@ -54,7 +59,7 @@ let package = Package(
     .target(
       name: "RunnerEmulator",
       dependencies: [
-        "CustomExecutorAPI", "ChildProcesses", .product(name: "Yams", package: "Yams"),
+        "CustomExecutorAPI", "ChildProcesses", "JobIdentity", .product(name: "Yams", package: "Yams"),
       ], swiftSettings: strict),
     // Pipeline specs: model, validation, plan with GitLab's limits, deterministic YAML.
     .target(
@@ -93,18 +98,20 @@ let package = Package(
     .executableTarget(
       name: "ci-local",
       dependencies: [
-        "RunnerEmulator", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "RunnerEmulator", "JobIdentity", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ], swiftSettings: strict),
     .testTarget(name: "SlurmTests", dependencies: ["Slurm", "Scheduling"], exclude: ["Fixtures"]),
     .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "ChildProcesses"]),
-    .testTarget(name: "ExecutorCoreTests", dependencies: ["ExecutorCore", "Scheduling", "CustomExecutorAPI"]),
+    .testTarget(
+      name: "ExecutorCoreTests",
+      dependencies: ["ExecutorCore", "Scheduling", "CustomExecutorAPI", "JobIdentity", .product(name: "JWTKit", package: "jwt-kit")]),
     .testTarget(name: "RunnerEmulatorTests", dependencies: ["RunnerEmulator"]),
     .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec"]),
     .testTarget(name: "WorkersTests", dependencies: ["NumpyRandom", "SVD", "Workers", "Report", "CSQLite"], exclude: ["Support"]),
     // Runs the built executables: with fake Slurm commands first on PATH, and against the
     // real local Slurm (required when CI=true).
     .testTarget(
-      name: "ExecutorEndToEndTests", dependencies: ["CustomExecutorAPI", "ChildProcesses"],
+      name: "ExecutorEndToEndTests", dependencies: ["CustomExecutorAPI", "ChildProcesses", "JobIdentity"],
       exclude: ["FakeBin", "Browser"]),
   ]
 )

@@ -150,6 +150,12 @@ public final class ChildProcess: @unchecked Sendable {
     stderrFD = errFD
   }
 
+  init(pid: Int32, stdoutFD: Int32?, stderrFD: Int32?) {
+    self.pid = pid
+    self.stdoutFD = stdoutFD
+    self.stderrFD = stderrFD
+  }
+
   /// Finds an executable the way a shell would.
   public static func resolve(_ name: String, path: String?) throws -> String {
     if name.contains("/") {

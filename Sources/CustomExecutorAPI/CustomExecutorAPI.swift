@@ -158,3 +158,125 @@ public struct RunnerEnvironment: Sendable {
     return path
   }
 }
+
+/// The job payload the runner writes to JOB_RESPONSE_FILE (gitlab-runner `common.JobResponse`):
+/// the fields a driver reads, and ci-local writes. The runner keeps GitLab's order of
+/// `variables`; a key may appear more than once.
+public struct JobPayload: Codable, Equatable, Sendable {
+  public struct Variable: Codable, Equatable, Sendable {
+    public var key: String?
+    public var value: String?
+    public var isPublic: Bool?
+    public var masked: Bool?
+    public var file: Bool?
+
+    public init(key: String, value: String, isPublic: Bool = true, masked: Bool = false, file: Bool = false) {
+      self.key = key
+      self.value = value
+      self.isPublic = isPublic
+      self.masked = masked
+      self.file = file
+    }
+
+    public init(from decoder: any Decoder) throws {
+      // Lenient per entry: one odd entry must not hide the others.
+      let container = try decoder.container(keyedBy: CodingKeys.self)
+      key = try? container.decode(String.self, forKey: .key)
+      value = try? container.decode(String.self, forKey: .value)
+      isPublic = try? container.decode(Bool.self, forKey: .isPublic)
+      masked = try? container.decode(Bool.self, forKey: .masked)
+      file = try? container.decode(Bool.self, forKey: .file)
+    }
+
+    enum CodingKeys: String, CodingKey {
+      case key, value, masked, file
+      case isPublic = "public"
+    }
+  }
+
+  public struct RunnerInfo: Codable, Equatable, Sendable {
+    /// The CI job's timeout in seconds, as GitLab set it for this job.
+    public var timeout: Int?
+    public init(timeout: Int?) { self.timeout = timeout }
+  }
+
+  public struct JobInfo: Codable, Equatable, Sendable {
+    public var name: String?
+    public var stage: String?
+    public var projectID: Int?
+    public var projectName: String?
+
+    public init(name: String?, stage: String?, projectID: Int?, projectName: String?) {
+      self.name = name
+      self.stage = stage
+      self.projectID = projectID
+      self.projectName = projectName
+    }
+
+    enum CodingKeys: String, CodingKey {
+      case name, stage
+      case projectID = "project_id"
+      case projectName = "project_name"
+    }
+  }
+
+  public struct Step: Codable, Equatable, Sendable {
+    public var name: String
+    public var script: [String]
+    public var timeout: Int
+    public var when: String
+    public init(name: String, script: [String], timeout: Int, when: String) {
+      self.name = name
+      self.script = script
+      self.timeout = timeout
+      self.when = when
+    }
+  }
+
+  public var id: Int?
+  public var token: String?
+  public var jobInfo: JobInfo?
+  public var runnerInfo: RunnerInfo?
+  public var variables: [Variable]?
+  public var steps: [Step]?
+
+  public init(
+    id: Int, token: String, jobInfo: JobInfo, runnerInfo: RunnerInfo, variables: [Variable], steps: [Step]
+  ) {
+    self.id = id
+    self.token = token
+    self.jobInfo = jobInfo
+    self.runnerInfo = runnerInfo
+    self.variables = variables
+    self.steps = steps
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    id = try? container.decode(Int.self, forKey: .id)
+    token = try? container.decode(String.self, forKey: .token)
+    jobInfo = try? container.decode(JobInfo.self, forKey: .jobInfo)
+    runnerInfo = try? container.decode(RunnerInfo.self, forKey: .runnerInfo)
+    variables = try? container.decode([Variable].self, forKey: .variables)
+    steps = try? container.decode([Step].self, forKey: .steps)
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case id, token, variables, steps
+    case jobInfo = "job_info"
+    case runnerInfo = "runner_info"
+  }
+
+  /// Every value GitLab gave this key, in the payload's order.
+  public func values(of key: String) -> [String] {
+    (variables ?? []).compactMap { $0.key == key ? $0.value : nil }
+  }
+
+  public func encoded() throws -> Data {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    var data = try encoder.encode(self)
+    data.append(UInt8(ascii: "\n"))
+    return data
+  }
+}

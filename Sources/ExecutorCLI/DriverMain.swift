@@ -23,36 +23,52 @@ public struct DriverOptions: ParsableArguments {
   public init() {}
 }
 
-/// A phase command: parsing, settings, backend choice and error mapping are shared; the
-/// phase itself is library code in ExecutorCore.
+/// A phase command: parsing, settings, the trusted job, the account switch, backend
+/// choice and error mapping are shared; the phase itself is library code in ExecutorCore.
 public protocol DriverCommand: ParsableCommand {
   var driverOptions: DriverOptions { get }
+  /// run_exec's stage script, which the privileged part reads (the runner's temp dir is
+  /// root's); nil for the other phases.
+  var stageScriptPath: String? { get }
+  /// Whether the phase touches the job's files or the scheduler, and so runs as the
+  /// job's account under run_as (config_exec only computes paths).
+  static var runsAsAccount: Bool { get }
   func run(_ environment: DriverEnvironment) throws
 }
 
-/// The composition root: reads settings and builds the one scheduler the phases use.
+extension DriverCommand {
+  public var stageScriptPath: String? { nil }
+  public static var runsAsAccount: Bool { true }
+}
+
+/// The composition root: the trusted job, the settings, and the one scheduler the phases use.
 public struct DriverEnvironment {
   public let runner: RunnerEnvironment
   public let settings: DriverSettings
+  public let trusted: TrustedJob
+  /// run_exec's stage script, already read.
+  public let stageScript: Data?
   public let console: DriverConsole
 
-  public func context() throws -> JobContext { try JobContext(environment: runner, settings: settings) }
+  public func context() -> JobContext { JobContext(environment: runner, settings: settings, trusted: trusted) }
 
   /// The only place a backend is chosen.
-  public func scheduler(for context: JobContext) -> any Scheduler {
-    switch resolvedBackend {
+  public func scheduler(for context: JobContext) throws -> any Scheduler {
+    switch try resolvedBackend() {
     case .slurm:
-      return SlurmScheduler(
-        runner: ProcessCommandRunner(), environment: RunPhase.jobEnvironment(from: runner),
-        commandPrefix: context.commandPrefix)
+      return SlurmScheduler(runner: ProcessCommandRunner(), environment: RunPhase.jobEnvironment(from: runner))
     case .local, .auto:
-      return LocalScheduler(commandPrefix: context.commandPrefix)
+      return LocalScheduler()
     }
   }
 
-  public var resolvedBackend: DriverSettings.Backend {
+  public func resolvedBackend() throws -> DriverSettings.Backend {
     var backend = settings.backend
-    if let forced = runner.values["CI_SLURM_BACKEND"], let value = DriverSettings.Backend(rawValue: forced) {
+    if let forced = runner.values["CI_SLURM_BACKEND"], !forced.isEmpty {
+      guard let value = DriverSettings.Backend(rawValue: forced) else {
+        let allowed = DriverSettings.Backend.allCases.map(\.rawValue).joined(separator: ", ")
+        throw DriverFailure.system("CI_SLURM_BACKEND is '\(forced.prefix(40))'; use one of \(allowed)")
+      }
       backend = value
     }
     if backend == .auto {
@@ -77,19 +93,32 @@ public enum DriverMain {
     } catch {
       // --help and --version are clean exits; any other parse error is a runner
       // configuration mistake (config.toml args), not the user's script.
-      if let code = (error as? CleanExit).map({ _ in Int32(0) }) {
-        print(C.fullMessage(for: error))
-        Glibc.exit(code)
-      }
       if C.exitCode(for: error) == .success {
         print(C.fullMessage(for: error))
         Glibc.exit(0)
       }
       ExitCodeMapper.exit(with: DriverFailure.system("\(C._commandName): \(C.message(for: error))"), runner: runner)
     }
+    if runner.values[PhaseHandoff.variable] != nil {
+      AccountPart.run(command, runner: runner)
+    }
     do {
       let settings = try SettingsLoader.load(path: command.driverOptions.settings, environment: runner)
-      let environment = DriverEnvironment(runner: runner, settings: settings, console: StandardConsole.make())
+      let asRoot = geteuid() == 0
+      if asRoot && settings.runAs.mode == .off && !settings.allowRoot {
+        throw DriverFailure.system(
+          "the runner runs as root and run_as is off, so CI jobs would run as root: turn on run_as (docs/executor.md) or set allow_root = true in the settings if that is really meant")
+      }
+      let trusted = try TrustedJob.resolve(environment: runner, settings: settings)
+      let script = try command.stageScriptPath.map { try TrustedFile.read($0, what: "the stage script") }
+      if asRoot, let account = trusted.account, C.runsAsAccount {
+        try AccountRoot.prepare(dataRoot: settings.dataRoot, for: account)
+        let handoff = PhaseHandoff(settings: settings, job: trusted, stageScript: script)
+        let outcome = try PrivilegedPart.runAsAccount(handoff, account: account, arguments: CommandLine.arguments, runner: runner)
+        ExitCodeMapper.exit(with: outcome.failure, runner: runner)
+      }
+      let environment = DriverEnvironment(
+        runner: runner, settings: settings, trusted: trusted, stageScript: script, console: StandardConsole.make())
       try command.run(environment)
       ExitCodeMapper.exit(with: nil, runner: runner)
     } catch {
@@ -122,6 +151,8 @@ enum StandardConsole {
 }
 
 /// Reads the settings file named by --settings, $CI_SLURM_SETTINGS or the default path.
+/// As root it must be root's (`TrustedFile`). A file that is named or present but cannot
+/// be read is an error, never "the defaults".
 public enum SettingsLoader {
   public static let defaultPath = "/etc/ci-slurm/settings.toml"
 
@@ -132,14 +163,13 @@ public enum SettingsLoader {
     let file: String
     if let chosen {
       file = chosen
-    } else if FileManager.default.fileExists(atPath: defaultPath) {
-      file = defaultPath
     } else {
-      return DriverSettings(dataRoot: defaultRoot)
+      var info = stat()
+      // lstat: a dangling symlink at the default path is a broken install, not "no file".
+      guard lstat(defaultPath, &info) == 0 else { return DriverSettings(dataRoot: defaultRoot) }
+      file = defaultPath
     }
-    guard let data = FileManager.default.contents(atPath: file) else {
-      throw DriverFailure.system("cannot read the settings file \(file)")
-    }
+    let data = try TrustedFile.read(file, what: "the settings file")
     guard let text = String(data: data, encoding: .utf8) else {
       throw DriverFailure.system("\(file) is not UTF-8 text")
     }

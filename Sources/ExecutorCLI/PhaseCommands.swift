@@ -18,9 +18,11 @@ public struct ConfigCommand: DriverCommand {
     abstract: "gitlab-runner config_exec: print the job's builds/cache directories as JSON.")
   @OptionGroup public var driverOptions: DriverOptions
   public init() {}
+  /// It only computes paths: it runs in the privileged part, touching no file.
+  public static var runsAsAccount: Bool { false }
 
   public func run(_ environment: DriverEnvironment) throws {
-    let phase = ConfigPhase(context: try environment.context(), hostname: ProcessInfo.processInfo.hostName)
+    let phase = ConfigPhase(context: environment.context(), hostname: ProcessInfo.processInfo.hostName)
     let json: String
     do {
       json = try phase.output().encoded()
@@ -40,8 +42,8 @@ public struct PrepareCommand: DriverCommand {
   public init() {}
 
   public func run(_ environment: DriverEnvironment) throws {
-    let context = try environment.context()
-    try PreparePhase(context: context, scheduler: environment.scheduler(for: context), console: environment.console).run()
+    let context = environment.context()
+    try PreparePhase(context: context, scheduler: try environment.scheduler(for: context), console: environment.console).run()
   }
 }
 
@@ -53,15 +55,17 @@ public struct RunCommand: DriverCommand {
   @Argument(help: "The stage script the runner wrote.") var scriptPath: String
   @Argument(help: "The stage name (build_script, step_*, get_sources, ...).") var stage: String
   public init() {}
+  public var stageScriptPath: String? { scriptPath }
 
   public func run(_ environment: DriverEnvironment) throws {
     let cancellation = CancellationFlag()
     SignalTrap.install(for: [SIGTERM, SIGINT, SIGHUP], flag: cancellation)
-    let context = try environment.context()
+    guard let script = environment.stageScript else { throw DriverFailure.system("no stage script was read from \(scriptPath)") }
+    let context = environment.context()
     let phase = RunPhase(
-      context: context, scheduler: environment.scheduler(for: context), console: environment.console,
+      context: context, scheduler: try environment.scheduler(for: context), console: environment.console,
       cancellation: cancellation)
-    try phase.run(scriptPath: scriptPath, stageName: stage)
+    try phase.run(script: script, stageName: stage)
   }
 }
 
@@ -74,8 +78,8 @@ public struct CleanupCommand: DriverCommand {
 
   public func run(_ environment: DriverEnvironment) throws {
     // Cleanup runs after every failed prepare attempt too, possibly with nothing to clean.
-    guard let context = try? environment.context() else { return }
-    CleanupPhase(context: context, scheduler: environment.scheduler(for: context), console: environment.console).run()
+    let context = environment.context()
+    CleanupPhase(context: context, scheduler: try environment.scheduler(for: context), console: environment.console).run()
   }
 }
 

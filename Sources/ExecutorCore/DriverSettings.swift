@@ -1,12 +1,12 @@
 /// The admin's settings for the driver (docs/executor.md lists every key with its default).
-public struct DriverSettings: Equatable, Sendable {
-  public enum Backend: String, Sendable, CaseIterable {
+public struct DriverSettings: Equatable, Sendable, Codable {
+  public enum Backend: String, Sendable, CaseIterable, Codable {
     /// Slurm when `sbatch` is on PATH, else the local backend.
     case auto, slurm, local
   }
 
   /// Where after_script runs.
-  public enum AfterScriptPlacement: String, Sendable, CaseIterable {
+  public enum AfterScriptPlacement: String, Sendable, CaseIterable, Codable {
     /// On the runner host, right away: it still runs after a cancel or a time limit, and
     /// does not wait in the queue again inside its own 5-minute limit.
     case local
@@ -39,12 +39,27 @@ public struct DriverSettings: Equatable, Sendable {
   public var policy = OptionPolicy()
   /// Whose account a job runs as ([run_as]).
   public var runAs = RunAs()
+  /// With run_as off, a runner running as root runs every CI job as root: only when the
+  /// admin says so here (a single-user machine, the project's own tests).
+  public var allowRoot = false
 
   /// Downscoping: when the runner runs as root, each job runs as a local account mapped
-  /// from its GitLab user (or project).
-  public struct RunAs: Equatable, Sendable {
-    public enum Mode: String, Sendable, CaseIterable { case off, user, project }
+  /// from its GitLab user (or project), as GitLab's signed ID token names them.
+  public struct RunAs: Equatable, Sendable, Codable {
+    public enum Mode: String, Sendable, CaseIterable, Codable { case off, user, project }
+    /// Where the identity comes from: only a token GitLab signed (a job's variables are
+    /// the user's to set, GITLAB_USER_LOGIN among them).
+    public enum Identity: String, Sendable, CaseIterable, Codable { case idToken = "id_token" }
     public var mode: Mode = .off
+    public var identity: Identity = .idToken
+    /// The job variable the ID token arrives in (the job's `id_tokens:` name).
+    public var tokenVariable = "CI_SLURM_ID_TOKEN"
+    /// GitLab's signing keys: the JSON served at <gitlab>/oauth/discovery/keys.
+    public var jwksFile = ""
+    /// The token's `iss`: the GitLab instance's URL.
+    public var issuer = ""
+    /// What the token's `aud` must contain (the job's `id_tokens: ... aud:`).
+    public var audience = ""
     /// GitLab login (or project path) -> local account.
     public var accounts: [String: String] = [:]
     public init() {}
@@ -61,8 +76,10 @@ public struct DriverSettings: Equatable, Sendable {
   static let keys = [
     "backend", "data_root", "after_script", "default_parameters", "heartbeat_seconds",
     "poll_seconds", "output_poll_ms", "cancel_wait_seconds", "keep_job_dirs", "keep_builds",
-    "keep_logs_days", "limits.max_time", "limits.max_cpus", "limits.max_memory", "limits.max_array_tasks",
-    "options.allowed", "options.denied", "run_as.mode", "run_as.accounts.<login>",
+    "keep_logs_days", "allow_root", "limits.max_time", "limits.max_cpus", "limits.max_memory",
+    "limits.max_array_tasks", "limits.max_gpus", "limits.allowed_gres", "options.allowed", "options.denied",
+    "run_as.mode", "run_as.identity", "run_as.token_variable", "run_as.jwks_file", "run_as.issuer",
+    "run_as.audience", "run_as.accounts.<login>",
   ]
 
   /// Reads a settings file's text; `origin` names it in errors.
@@ -136,6 +153,31 @@ public struct DriverSettings: Equatable, Sendable {
       case "keep_job_dirs": settings.keepJobDirectories = try boolean()
       case "keep_builds": settings.keepBuilds = try boolean()
       case "keep_logs_days": settings.keepLogsDays = try number(0...3650)
+      case "allow_root": settings.allowRoot = try boolean()
+      case "limits.max_gpus": settings.policy.maxGPUs = Int(try number(0...1_000_000))
+      case "limits.allowed_gres":
+        guard case .array(let values) = entry.value else {
+          throw Error(message: "\(at): 'limits.allowed_gres' must be an array of GRES names, e.g. [\"gpu\"]")
+        }
+        for value in values {
+          guard case .string(let name) = value, !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_-".contains($0)) }) else {
+            throw Error(message: "\(at): 'limits.allowed_gres' must hold GRES names such as \"gpu\"")
+          }
+          settings.policy.allowedGRES.insert(name)
+        }
+      case "run_as.identity": settings.runAs.identity = try choice(RunAs.Identity.self)
+      case "run_as.token_variable":
+        let name = try string()
+        guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+          throw Error(message: "\(at): 'run_as.token_variable' must be a variable name such as \"CI_SLURM_ID_TOKEN\"")
+        }
+        settings.runAs.tokenVariable = name
+      case "run_as.jwks_file":
+        let path = try string()
+        guard path.hasPrefix("/") else { throw Error(message: "\(at): 'run_as.jwks_file' must be an absolute path") }
+        settings.runAs.jwksFile = path
+      case "run_as.issuer": settings.runAs.issuer = try string()
+      case "run_as.audience": settings.runAs.audience = try string()
       case "limits.max_time":
         let text = try string()
         guard let seconds = try? SlurmTime.seconds(from: text) else {
@@ -165,6 +207,12 @@ public struct DriverSettings: Equatable, Sendable {
           ?? keys.min { editDistance($0, key) < editDistance($1, key) }.flatMap { editDistance($0, key) <= 3 ? $0 : nil }
         let hint = best.map { "; did you mean '\($0)'?" } ?? ""
         throw Error(message: "\(at): unknown setting '\(key)'\(hint)")
+      }
+    }
+    if settings.runAs.mode != .off {
+      for (key, value) in [("jwks_file", settings.runAs.jwksFile), ("issuer", settings.runAs.issuer), ("audience", settings.runAs.audience)]
+      where value.isEmpty {
+        throw Error(message: "\(origin): run_as.mode = \"\(settings.runAs.mode.rawValue)\" needs run_as.\(key): the job's identity comes from its GitLab ID token (docs/executor.md, run-as)")
       }
     }
     return settings

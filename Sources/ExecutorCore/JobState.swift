@@ -36,10 +36,12 @@ public struct JobState: Codable, Equatable, Sendable {
   }
 }
 
-/// Files and directories only their owner may read: staged scripts hold secrets.
+/// Files and directories only their owner may read: staged scripts hold secrets. With
+/// run_as this runs as the account, so what it makes is the account's and nothing here
+/// ever acts with more than the account's rights.
 public enum PrivateFiles {
-  /// Creates (or tightens) a 0700 directory; with `owner`, hands it to that account.
-  public static func makeDirectory(_ path: String, owner: LocalAccount? = nil, mode: Int = 0o700) throws {
+  /// Creates (or tightens) a private directory; a symlink in its place is refused.
+  public static func makeDirectory(_ path: String, mode: Int = 0o700) throws {
     let manager = FileManager.default
     var info = stat()
     if lstat(path, &info) == 0 {
@@ -48,19 +50,12 @@ public enum PrivateFiles {
       try manager.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     }
     try manager.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
-    if let owner, chown(path, owner.uid, owner.gid) != 0 {
-      throw DriverFailure.system("cannot hand \(path) to \(owner.name): \(String(cString: strerror(errno)))")
-    }
   }
 
-  public static func write(_ data: Data, to path: String, mode: Int = 0o600, owner: LocalAccount? = nil) throws {
+  public static func write(_ data: Data, to path: String, mode: Int = 0o600) throws {
     let temporary = "\(path).tmp-\(ProcessInfo.processInfo.processIdentifier)"
     guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: mode]) else {
       throw DriverFailure.system("cannot write \(temporary)")
-    }
-    if let owner, chown(temporary, owner.uid, owner.gid) != 0 {
-      unlink(temporary)
-      throw DriverFailure.system("cannot hand \(path) to \(owner.name): \(String(cString: strerror(errno)))")
     }
     if rename(temporary, path) != 0 {
       unlink(temporary)

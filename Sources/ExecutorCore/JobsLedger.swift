@@ -15,7 +15,6 @@ import Scheduling
 /// ids, nodes, queue and run times without a GitLab API token.
 public struct JobsLedger: Sendable {
   public let path: String
-  let account: LocalAccount?
 
   /// Nil when the runner gave no usable pipeline id (digits only: it names a file).
   public init?(context: JobContext) {
@@ -23,7 +22,6 @@ public struct JobsLedger: Sendable {
       pipeline.allSatisfy(\.isASCII), pipeline.allSatisfy(\.isNumber)
     else { return nil }
     path = "\(context.accountRoot)/pipelines/\(pipeline).jsonl"
-    account = context.account
   }
 
   public static let variable = "CI_SLURM_JOBS_LEDGER"
@@ -51,12 +49,12 @@ public struct JobsLedger: Sendable {
     line.append(UInt8(ascii: "\n"))
     let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
     if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) {
-      try? PrivateFiles.makeDirectory(directory, owner: account)
+      try? PrivateFiles.makeDirectory(directory)
     }
-    let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+    // Written with the job's own rights (run_as), and never through a link a job left.
+    let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
     guard descriptor >= 0 else { return }
     defer { close(descriptor) }
-    if let account { _ = fchown(descriptor, account.uid, account.gid) }
     _ = line.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
   }
 }

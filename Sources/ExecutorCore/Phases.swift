@@ -79,20 +79,12 @@ public struct PreparePhase: Sendable {
     console.note("ci-slurm \(DriverInfo.version): \(scheduler.name) backend\(who); job options: \(options)")
   }
 
-  /// The data root and the job's private directories. With run_as, the shared levels are
-  /// traversable (0711) and everything from the account's root down belongs to the account.
+  /// The job's private directories. With run_as the account's root was made by the
+  /// privileged part (`AccountRoot`) and this runs as the account.
   static func makeDirectories(_ context: JobContext) throws {
-    let root = context.settings.dataRoot
-    if let account = context.account {
-      try PrivateFiles.makeDirectory(root, mode: 0o711)
-      try PrivateFiles.makeDirectory("\(root)/users", mode: 0o711)
-      for directory in [context.accountRoot, "\(context.accountRoot)/jobs", "\(context.accountRoot)/builds", context.jobDirectory, context.buildsDirectory, context.cacheDirectory] {
-        try PrivateFiles.makeDirectory(directory, owner: account)
-      }
-    } else {
-      for directory in [root, "\(root)/jobs", "\(root)/builds", context.jobDirectory, context.buildsDirectory, context.cacheDirectory] {
-        try PrivateFiles.makeDirectory(directory)
-      }
+    let root = context.accountRoot
+    for directory in [root, "\(root)/jobs", "\(root)/builds", context.jobDirectory, context.buildsDirectory, context.cacheDirectory] {
+      try PrivateFiles.makeDirectory(directory)
     }
   }
 }

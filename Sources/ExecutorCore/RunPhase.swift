@@ -36,15 +36,14 @@ public struct RunPhase: Sendable {
     if let lastByte, lastByte != UInt8(ascii: "\n") { console.note("\n" + text) } else { console.note(text) }
   }
 
-  public func run(scriptPath: String, stageName: String) throws {
+  /// Runs one stage; `script` is the runner's stage script (read by the privileged part
+  /// when there is one: the runner's copy is private to root).
+  public func run(script: Data, stageName: String) throws {
     let stage = RunStage(stageName)
-    guard FileManager.default.isReadableFile(atPath: scriptPath) else {
-      throw DriverFailure.system("cannot read the stage script \(scriptPath) (stage \(stageName))")
-    }
     if stage.isUserScript || (stage == .afterScript && settings.afterScript == .scheduler) {
-      try runOnScheduler(scriptPath: scriptPath, stage: stage)
+      try runOnScheduler(script: script, stage: stage)
     } else {
-      try runLocally(scriptPath: scriptPath, stage: stage)
+      try runLocally(script: script, stage: stage)
     }
   }
 
@@ -60,21 +59,13 @@ public struct RunPhase: Sendable {
     return result
   }
 
-  func runLocally(scriptPath: String, stage: RunStage) throws {
-    var path = scriptPath
-    if let account = context.account {
-      // The runner's copy is private to root: give the account its own.
-      let directory = try nextStageDirectory(stage)
-      path = "\(directory)/script.sh"
-      guard let script = FileManager.default.contents(atPath: scriptPath) else {
-        throw DriverFailure.system("cannot read the stage script \(scriptPath)")
-      }
-      try PrivateFiles.write(script, to: path, mode: 0o700, owner: account)
-    }
+  func runLocally(script: Data, stage: RunStage) throws {
+    let path = "\(try nextStageDirectory(stage))/script.sh"
+    try PrivateFiles.write(script, to: path, mode: 0o700)
     let child: ChildProcess
     do {
       child = try ChildProcess(
-        arguments: context.commandPrefix + ["bash", path], environment: RunPhase.jobEnvironment(from: context.environment),
+        arguments: ["bash", path], environment: RunPhase.jobEnvironment(from: context.environment),
         stdout: .inherit, stderr: .inherit)
     } catch {
       throw DriverFailure.system("cannot start bash for the stage: \(error)")
@@ -86,33 +77,26 @@ public struct RunPhase: Sendable {
   }
 
   /// The job's sbatch options: the admin's defaults, the user's SCHEDULER_PARAMETERS
-  /// (checked against the admin's allowed/denied lists and caps), and a time limit from the
-  /// CI job's timeout when the user gave none (never above the time cap).
+  /// (checked against the admin's allowed/denied lists and caps), and what the driver adds
+  /// (a time limit from the CI job's timeout, never over the cap; a memory size under a
+  /// memory cap).
   public static func request(for context: JobContext) throws -> JobRequest {
     let settings = context.settings
     let defaults = try JobRequest.parse(settings.defaultParameters)
     let user = try JobRequest.parse(context.environment.job("SCHEDULER_PARAMETERS") ?? "")
-    try settings.policy.check(user)
-    var request = JobRequest(options: defaults.options + user.options)
-    if !request.has("time"), let timeout = context.jobTimeoutSeconds, timeout > 0 {
-      // Slurm counts whole minutes; never ask for less than the CI job may run.
-      var minutes = (timeout + 59) / 60
-      if let cap = settings.policy.maxTimeSeconds { minutes = min(minutes, max(1, cap / 60)) }
-      request.options.append(.init("time", String(minutes)))
-    }
-    return request
+    return try settings.policy.request(defaults: defaults, user: user, timeoutSeconds: context.jobTimeoutSeconds)
   }
 
   func nextStageDirectory(_ stage: RunStage) throws -> String {
-    try PrivateFiles.makeDirectory(context.jobDirectory, owner: context.account)
+    try PrivateFiles.makeDirectory(context.jobDirectory)
     var attempt = 1
     while FileManager.default.fileExists(atPath: "\(context.jobDirectory)/\(stage)-\(attempt)") { attempt += 1 }
     let directory = "\(context.jobDirectory)/\(stage)-\(attempt)"
-    try PrivateFiles.makeDirectory(directory, owner: context.account)
+    try PrivateFiles.makeDirectory(directory)
     return directory
   }
 
-  func runOnScheduler(scriptPath: String, stage: RunStage) throws {
+  func runOnScheduler(script: Data, stage: RunStage) throws {
     let request: JobRequest
     do {
       request = try RunPhase.request(for: context)
@@ -122,14 +106,10 @@ public struct RunPhase: Sendable {
     let directory = try nextStageDirectory(stage)
     let stagedScript = "\(directory)/script.sh"
     let wrapper = "\(directory)/wrapper.sh"
-    guard let script = FileManager.default.contents(atPath: scriptPath) else {
-      throw DriverFailure.system("cannot read the stage script \(scriptPath)")
-    }
-    try PrivateFiles.write(script, to: stagedScript, mode: 0o700, owner: context.account)
+    try PrivateFiles.write(script, to: stagedScript, mode: 0o700)
     try PrivateFiles.write(
-      Data(WrapperScript.render(stageScript: stagedScript, directory: directory).utf8), to: wrapper, mode: 0o700,
-      owner: context.account)
-    try PrivateFiles.makeDirectory(context.buildsDirectory, owner: context.account)
+      Data(WrapperScript.render(stageScript: stagedScript, directory: directory).utf8), to: wrapper, mode: 0o700)
+    try PrivateFiles.makeDirectory(context.buildsDirectory)
 
     let ledger = JobsLedger(context: context)
     var environment = RunPhase.jobEnvironment(from: context.environment)

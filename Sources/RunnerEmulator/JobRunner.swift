@@ -1,5 +1,6 @@
 public import ChildProcesses
 public import CustomExecutorAPI
+public import JobIdentity
 public import Foundation
 
 #if canImport(Glibc)
@@ -29,6 +30,8 @@ public struct RunnerSettings: Sendable {
   /// The runner waits 3 s between preparation attempts.
   public var preparationRetryDelay: TimeInterval = 3
   public var defaultJobTimeout = 3600
+  /// Signs the jobs' `id_tokens:` as GitLab would (nil: jobs that ask for one get none).
+  public var idTokens: IDTokenIssuer?
   /// The runner's own environment as the phases inherit it.
   public var baseEnvironment: [String: String] = ProcessInfo.processInfo.environment
 
@@ -148,9 +151,19 @@ public final class JobRunner: @unchecked Sendable {
       ("CI_PROJECT_NAME", name), ("CI_PROJECT_NAMESPACE", namespace),
       ("CI_COMMIT_SHA", "0000000000000000000000000000000000000000"), ("CI_COMMIT_REF_NAME", "local"),
       ("CI_CONCURRENT_ID", "0"), ("CI_CONCURRENT_PROJECT_ID", "0"),
-      ("GITLAB_USER_LOGIN", ProcessInfo.processInfo.environment["USER"] ?? "local"),
+      ("GITLAB_USER_LOGIN", settings.idTokens?.userLogin ?? ProcessInfo.processInfo.environment["USER"] ?? "local"),
       ("CI_RUNNER_VERSION", "ci-local"), ("CI_JOB_SERVICES", ""),
     ]
+    if let issuer = settings.idTokens {
+      for request in job.idTokens {
+        // A job asking for a token ci-local cannot sign fails at run, as a driver's refusal.
+        if let token = try? issuer.token(
+          audiences: request.audiences, jobID: ciJobID, pipelineID: pipelineID, projectPath: projectPath, timeout: timeoutSeconds)
+        {
+          list.append((request.variable, token))
+        }
+      }
+    }
     if let buildsDirectory {
       let project = "\(buildsDirectory)/\(projectPath)"
       list += [("CI_BUILDS_DIR", buildsDirectory), ("CI_PROJECT_DIR", project), ("RUNNER_TEMP_PROJECT_DIR", project + ".tmp")]
@@ -493,22 +506,42 @@ public enum ConfigJSON {
   }
 }
 
+/// Plays GitLab's part for `id_tokens:`: a signed token per job with the claims a driver
+/// reads (docs/gitlab.md shows the block users add).
+public struct IDTokenIssuer: Sendable {
+  public var minter: IDTokenMinter
+  public var issuer: String
+  public var userLogin: String
+
+  public init(minter: IDTokenMinter, issuer: String, userLogin: String) {
+    self.minter = minter
+    self.issuer = issuer
+    self.userLogin = userLogin
+  }
+
+  func token(audiences: [String], jobID: Int, pipelineID: Int, projectPath: String, timeout: Int) throws -> String {
+    let now = Date()
+    // GitLab's tokens live as long as the job may (its timeout), plus 5 minutes.
+    return try minter.mint(
+      GitLabClaims(
+        issuer: issuer, audience: audiences, expires: now.addingTimeInterval(TimeInterval(timeout + 300)),
+        notBefore: now.addingTimeInterval(-1), issuedAt: now, jobID: String(jobID), userLogin: userLogin,
+        projectPath: projectPath, pipelineID: String(pipelineID)))
+  }
+}
+
 /// The job payload the runner writes to response.json: the fields a driver may read.
 enum JobResponse {
   static func json(id: Int, name: String, stage: String, projectPath: String, timeout: Int,
                    variables: [(String, String)], script: [String], afterScript: [String]) -> Data {
-    let object: [String: Any] = [
-      "id": id,
-      "token": "ci-local-token",
-      "job_info": ["name": name, "stage": stage, "project_id": 1, "project_name": projectPath.split(separator: "/").last.map(String.init) ?? ""],
-      "runner_info": ["timeout": timeout],
-      "variables": variables.map { ["key": $0.0, "value": $0.1, "public": true, "masked": false, "file": false] },
-      "steps": [["name": "script", "script": script, "timeout": timeout, "when": "on_success"],
-                ["name": "after_script", "script": afterScript, "timeout": 300, "when": "always"]],
-    ]
-    var data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-    data.append(UInt8(ascii: "\n"))
-    return data
+    let payload = JobPayload(
+      id: id, token: "ci-local-token",
+      jobInfo: .init(name: name, stage: stage, projectID: 1, projectName: projectPath.split(separator: "/").last.map(String.init) ?? ""),
+      runnerInfo: .init(timeout: timeout),
+      variables: variables.map { JobPayload.Variable(key: $0.0, value: $0.1) },
+      steps: [.init(name: "script", script: script, timeout: timeout, when: "on_success"),
+              .init(name: "after_script", script: afterScript, timeout: 300, when: "always")])
+    return (try? payload.encoded()) ?? Data("{}\n".utf8)
   }
 }
 

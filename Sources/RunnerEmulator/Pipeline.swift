@@ -209,6 +209,13 @@ public struct PipelineJob: Sendable, Equatable {
   public var allowedExitCodes: [Int32]
   public var when: When
   public var artifactPaths: [String]
+  /// `id_tokens:`: variable name -> audiences. ci-local signs them as GitLab would.
+  public var idTokens: [IDTokenRequest] = []
+
+  public struct IDTokenRequest: Sendable, Equatable {
+    public var variable: String
+    public var audiences: [String]
+  }
 
   public struct Pair: Sendable, Equatable {
     public var name: String
@@ -275,13 +282,24 @@ public struct PipelineJob: Sendable, Equatable {
     }
     let artifactPaths = try strings(map["artifacts"]?.mapping?["paths"], "job '\(name)': artifacts:paths")
     let jobVariables = try Pipeline.variables(map["variables"], context: "job '\(name)': variables")
-    let base = PipelineJob(
+    var idTokens: [IDTokenRequest] = []
+    if let tokens = map["id_tokens"] {
+      guard let entries = tokens.mapping else { throw Pipeline.Error(message: "job '\(name)': id_tokens must be a mapping of variable names") }
+      for (key, value) in entries {
+        guard let variable = key.string, let audience = value.mapping?["aud"] else {
+          throw Pipeline.Error(message: "job '\(name)': each id_tokens entry needs aud, e.g. CI_SLURM_ID_TOKEN: {aud: https://gitlab.example.com}")
+        }
+        idTokens.append(IDTokenRequest(variable: variable, audiences: try strings(audience, "job '\(name)': id_tokens:\(variable):aud")))
+      }
+    }
+    var base = PipelineJob(
       name: name, baseName: name, stage: map["stage"]?.string ?? "test", script: script,
       beforeScript: try strings(map["before_script"], "job '\(name)': before_script"),
       afterScript: try strings(map["after_script"], "job '\(name)': after_script"),
       variables: (globalVariables + jobVariables).map { Pair(name: $0.0, value: $0.1) },
       needsList: needs, timeoutSeconds: timeout, allowFailure: allowFailure, allowedExitCodes: exitCodes,
       when: when, artifactPaths: artifactPaths)
+    base.idTokens = idTokens
     guard let parallel = map["parallel"] else { return [base] }
     if let count = parallel.int {
       guard (1...200).contains(count) else { throw Pipeline.Error(message: "job '\(name)': parallel must be 1 to 200") }

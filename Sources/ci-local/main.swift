@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JobIdentity
 import RunnerEmulator
 
 #if canImport(Glibc)
@@ -22,6 +23,10 @@ struct CILocal: ParsableCommand {
   @Option(name: .long, help: "Seconds between the runner's SIGTERM and SIGKILL to a phase.") var gracefulKillTimeout: Double = 30
   @Option(name: .long, help: "A job's timeout when it sets none, in seconds.") var defaultTimeout: Int = 3600
   @Option(name: .long, help: "Set a variable for every job, NAME=VALUE (repeatable).") var variable: [String] = []
+  @Option(name: .long, help: "An RSA private key (PEM) to sign the jobs' id_tokens with, as GitLab would; its JWKS goes to --jwks-out.") var idTokenKey: String?
+  @Option(name: .long, help: "Write the JWKS of --id-token-key here, for the driver's run_as.jwks_file.") var jwksOut: String?
+  @Option(name: .long, help: "The id_tokens' issuer (the driver's run_as.issuer).") var idTokenIssuer: String = "https://gitlab.ci-local"
+  @Option(name: .long, help: "The GitLab login jobs run for (GITLAB_USER_LOGIN and the tokens' user_login; default $USER).") var user: String?
   @Flag(name: .long, help: "List the jobs and their order, run nothing.") var list = false
 
   func run() throws {
@@ -58,6 +63,22 @@ struct CILocal: ParsableCommand {
     options.projectPath = projectPath ?? "local/\(URL(fileURLWithPath: projectDirectory).lastPathComponent)"
     options.runner.gracefulKillTimeout = gracefulKillTimeout
     options.runner.defaultJobTimeout = defaultTimeout
+    if let idTokenKey {
+      guard let pem = try? String(contentsOfFile: idTokenKey, encoding: .utf8) else {
+        throw ValidationError("cannot read --id-token-key \(idTokenKey)")
+      }
+      let minter: IDTokenMinter
+      do { minter = try IDTokenMinter(privateKeyPEM: pem) } catch { throw ValidationError("--id-token-key \(idTokenKey): \(error)") }
+      if let jwksOut {
+        do { try minter.jwksJSON.write(toFile: jwksOut, atomically: true, encoding: .utf8) } catch {
+          throw ValidationError("cannot write --jwks-out \(jwksOut): \(error.localizedDescription)")
+        }
+      }
+      let login = user ?? ProcessInfo.processInfo.environment["USER"] ?? "local"
+      options.runner.idTokens = IDTokenIssuer(minter: minter, issuer: idTokenIssuer, userLogin: login)
+    } else if jwksOut != nil {
+      throw ValidationError("--jwks-out needs --id-token-key")
+    }
     let runner = PipelineRunner(pipeline: pipeline, projectDirectory: projectDirectory, executor: executor, options: options)
 
     // Ctrl-C or SIGTERM: stop every running job the way the runner aborts (SIGTERM to each

@@ -112,7 +112,15 @@ import Testing
 
 @Suite struct JobContextTests {
   func context(_ values: [String: String]) throws -> JobContext {
-    try JobContext(environment: RunnerEnvironment(values), settings: DriverSettings(dataRoot: "/data"))
+    let environment = RunnerEnvironment(values)
+    let settings = DriverSettings(dataRoot: "/data")
+    return JobContext(environment: environment, settings: settings, trusted: try TrustedJob.resolve(environment: environment, settings: settings))
+  }
+
+  func payloadFile(_ json: String) throws -> String {
+    let path = NSTemporaryDirectory() + "response-" + UUID().uuidString + ".json"
+    try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+    return path
   }
 
   @Test func namesAndDirectoriesComeFromTheJob() throws {
@@ -130,17 +138,20 @@ import Testing
   }
 
   @Test func theJobPayloadsIDIsTrustedOverTheVariable() throws {
-    let path = NSTemporaryDirectory() + "response-" + UUID().uuidString + ".json"
-    try Data("{\"id\": 777}\n".utf8).write(to: URL(fileURLWithPath: path))
+    let path = try payloadFile("{\"id\": 777}\n")
     let job = try context(["CUSTOM_ENV_CI_JOB_ID": "1", "JOB_RESPONSE_FILE": path])
     #expect(job.jobID == "777")
   }
 
-  @Test func timeComesFromTheCIJobTimeoutWhenNotGiven() throws {
-    let given = try RunPhase.request(for: context(["CUSTOM_ENV_CI_JOB_ID": "1", "CUSTOM_ENV_CI_JOB_TIMEOUT": "3601", "CUSTOM_ENV_SCHEDULER_PARAMETERS": "-c 2"]))
+  @Test func timeComesFromThePayloadsTimeoutNeverFromAVariable() throws {
+    let path = try payloadFile(#"{"id": 5, "runner_info": {"timeout": 3601}}"#)
+    let given = try RunPhase.request(for: context(["JOB_RESPONSE_FILE": path, "CUSTOM_ENV_CI_JOB_TIMEOUT": "60", "CUSTOM_ENV_SCHEDULER_PARAMETERS": "-c 2"]))
     #expect(given.arguments == ["--cpus-per-task=2", "--time=61"])
-    let own = try RunPhase.request(for: context(["CUSTOM_ENV_CI_JOB_ID": "1", "CUSTOM_ENV_CI_JOB_TIMEOUT": "3600", "CUSTOM_ENV_SCHEDULER_PARAMETERS": "-t 5"]))
+    let own = try RunPhase.request(for: context(["JOB_RESPONSE_FILE": path, "CUSTOM_ENV_SCHEDULER_PARAMETERS": "-t 5"]))
     #expect(own.arguments == ["--time=5"])
+    // A job variable is the user's to set: without a payload timeout it is ignored.
+    let variable = try RunPhase.request(for: context(["CUSTOM_ENV_CI_JOB_ID": "1", "CUSTOM_ENV_CI_JOB_TIMEOUT": "none"]))
+    #expect(variable.arguments == [])
   }
 
   @Test func jobEnvironmentCarriesNoCIVariables() {
@@ -153,7 +164,7 @@ import Testing
 
 @Suite struct ConfigOutputTests {
   @Test func configJSONHasTheRunnersKeys() throws {
-    let context = try JobContext(environment: RunnerEnvironment(["CUSTOM_ENV_CI_JOB_ID": "9"]), settings: DriverSettings(dataRoot: "/d"))
+    let context = JobContext(environment: RunnerEnvironment([:]), settings: DriverSettings(dataRoot: "/d"), trusted: TrustedJob(jobID: "9"))
     let json = try ConfigPhase(context: context, hostname: "login1").output().encoded()
     #expect(json == #"{"builds_dir":"/d/builds/9","builds_dir_is_shared":false,"cache_dir":"/d/cache","driver":{"name":"ci-slurm","version":"0.1.0"},"hostname":"login1","job_env":{"CI_SLURM_JOB_DIR":"/d/jobs/9"},"shell":"bash"}"#)
   }

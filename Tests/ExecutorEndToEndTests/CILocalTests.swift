@@ -15,6 +15,7 @@ import Testing
     var env = ProcessInfo.processInfo.environment
     env["CI_SLURM_BACKEND"] = backend.rawValue
     env["CI_SLURM_DATA_ROOT"] = "\(directory)/.data"
+    env["CI_SLURM_SETTINGS"] = Package.rootSettings
     return try run(["\(Package.bin)/ci-local", "\(directory)/.gitlab-ci.yml"] + extra, env: env, cwd: directory)
   }
 

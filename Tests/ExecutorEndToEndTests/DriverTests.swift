@@ -60,8 +60,7 @@ import Testing
   @Test(arguments: Backend.slurmOnly)
   func aPendingJobGetsHeartbeatsWithSlurmsReason(backend: Backend) throws {
     let job = try DriverJob(backend, parameters: "--begin=now+8")
-    try "heartbeat_seconds = 2\n".write(toFile: "\(job.tmp)/settings.toml", atomically: true, encoding: .utf8)
-    job.env["CI_SLURM_SETTINGS"] = "\(job.tmp)/settings.toml"
+    try job.settings("heartbeat_seconds = 2\n")
     defer { try? job.cleanup() }
     let result = try job.runScript("echo finally")
     #expect(result.status == .exited(0))
@@ -235,8 +234,7 @@ import Testing
   @Test func aBadSettingsFileNamesTheKey() throws {
     let job = try DriverJob(.local)
     let settings = "\(job.tmp)/settings.toml"
-    try "poll_seconds = 5\nheartbeat = 3\n".write(toFile: settings, atomically: true, encoding: .utf8)
-    job.env["CI_SLURM_SETTINGS"] = settings
+    try job.settings("poll_seconds = 5\nheartbeat = 3\n", allowRoot: false)
     let prepare = try job.phase("ci-prepare")
     #expect(prepare.status == .exited(2))
     #expect(prepare.stderr == "ERROR: settings: \(settings):2: unknown setting 'heartbeat'; did you mean 'heartbeat_seconds'?\n")

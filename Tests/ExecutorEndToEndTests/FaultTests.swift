@@ -25,9 +25,7 @@ import Testing
   func slurmctldAwayForTwentySecondsDoesNotHurtTheJob(backend: Backend) throws {
     defer { try? restoreCluster() }
     let job = try DriverJob(backend)
-    job.env["CI_SLURM_SETTINGS"] = nil
-    try "poll_seconds = 2\n".write(toFile: "\(job.tmp)/settings.toml", atomically: true, encoding: .utf8)
-    job.env["CI_SLURM_SETTINGS"] = "\(job.tmp)/settings.toml"
+    try job.settings("poll_seconds = 2\n")
     let child = try job.startScript("for i in $(seq 1 40); do echo \"line $i\"; sleep 1; done")
     job.waitForOutput("line 2")
     let controller = try #require(daemonPID("slurmctld"))
@@ -66,8 +64,7 @@ import Testing
                    env: ProcessInfo.processInfo.environment, timeout: 30)
     }
     let job = try DriverJob(backend)
-    try "poll_seconds = 5\n".write(toFile: "\(job.tmp)/settings.toml", atomically: true, encoding: .utf8)
-    job.env["CI_SLURM_SETTINGS"] = "\(job.tmp)/settings.toml"
+    try job.settings("poll_seconds = 5\n")
     let child = try job.startScript("echo started\nsleep 600")
     job.waitForOutput("started")
     // The node dies: slurmd, the job's step daemon and the job's processes, all at once.

@@ -27,20 +27,10 @@ import Testing
       env["HOME"] = "\(tmp)/home"  // the jobs' ${SCRATCH:-$HOME/scratch} data lands here
       env["CI_SLURM_BACKEND"] = backend.rawValue
       env["CI_SLURM_DATA_ROOT"] = "\(tmp)/driver"
-      env["CI_SLURM_SETTINGS"] = nil
-      // As root (CI), the driver runs jobs as root only when the settings allow it.
-      if getuid() == 0, Self.driverKnowsAllowRoot {
-        try "allow_root = true\n".write(toFile: "\(tmp)/settings.toml", atomically: true, encoding: .utf8)
-        env["CI_SLURM_SETTINGS"] = "\(tmp)/settings.toml"
-      }
+      env["CI_SLURM_SETTINGS"] = Package.rootSettings
       env["SCRATCH"] = nil
       self.env = env
     }
-
-    /// Until the driver's allow_root setting is merged here, a settings file naming it
-    /// would be refused as unknown.
-    static let driverKnowsAllowRoot =
-      (try? String(contentsOfFile: "\(Package.root)/Sources/ExecutorCore/DriverSettings.swift", encoding: .utf8))?.contains("\"allow_root\"") == true
 
     /// Copies the example, generates its pipeline and runs it; returns the report's path.
     func runExample(_ name: String, variables: [String]) throws -> String {

@@ -6,106 +6,6 @@ import Testing
   import Glibc
 #endif
 
-/// Run-as accounts exist (scripts/test creates them as root; CI always does).
-enum Accounts {
-  static let exist = getuid() == 0 && getpwnam("ci-alice") != nil && getpwnam("ci-bob") != nil
-  static var required: Bool { Backend.inCI || exist }
-  static var backends: [Backend] { required ? Backend.available : [] }
-}
-
-extension DriverJob {
-  /// Writes a settings file and points the driver at it.
-  func settings(_ text: String) throws {
-    let path = "\(tmp)/settings.toml"
-    try text.write(toFile: path, atomically: true, encoding: .utf8)
-    env["CI_SLURM_SETTINGS"] = path
-  }
-
-  static let runAsSettings = """
-    [run_as]
-    mode = "user"
-    [run_as.accounts]
-    alice = "ci-alice"
-    bob = "ci-bob"
-    admin = "root"
-    """
-}
-
-@Suite struct RunAsTests {
-  @Test("CI has the run-as accounts", .enabled(if: Backend.inCI))
-  func accountsExistInCI() {
-    #expect(Accounts.exist, "scripts/test creates ci-alice and ci-bob as root")
-  }
-
-  @Test(arguments: Accounts.backends)
-  func aJobRunsAsItsMappedAccount(backend: Backend) throws {
-    let job = try DriverJob(backend)
-    try job.settings(DriverJob.runAsSettings)
-    job.env["CUSTOM_ENV_GITLAB_USER_LOGIN"] = "alice"
-    defer { try? job.cleanup() }
-    var script = "echo \"user=$(id -un)\"\necho \"home=$HOME\""
-    if backend == .slurm { script += "\nscontrol show job \"$SLURM_JOB_ID\" | grep -o 'UserId=[a-z-]*'" }
-    let result = try job.runScript(script)
-    #expect(result.status == .exited(0), "\(result.stderr)")
-    var expected = "user=ci-alice\nhome=/home/ci-alice\n"
-    if backend == .slurm { expected += "UserId=ci-alice\n" }
-    #expect(result.stdout == expected)
-    // Local stages (git, caches) run as the account too.
-    let local = try job.phase("ci-run", [try job.script("id -un"), "get_sources"])
-    #expect(local.stdout == "ci-alice\n")
-    let builds = "\(job.tmp)/data/users/ci-alice/builds/\(job.jobID)"
-    let attributes = try FileManager.default.attributesOfItem(atPath: builds)
-    #expect(attributes[.ownerAccountName] as? String == "ci-alice")
-    #expect(attributes[.posixPermissions] as? Int == 0o700)
-  }
-
-  @Test(arguments: Accounts.backends)
-  func oneAccountCannotReadAnothersBuilds(backend: Backend) throws {
-    let alice = try DriverJob(backend)
-    try alice.settings(DriverJob.runAsSettings)
-    alice.env["CUSTOM_ENV_GITLAB_USER_LOGIN"] = "alice"
-    defer { try? alice.cleanup() }
-    #expect(try alice.runScript("echo secret-of-alice > \"$PWD/private.txt\"; pwd").status == .exited(0))
-    let alicesFile = "\(alice.tmp)/data/users/ci-alice/builds/\(alice.jobID)/private.txt"
-    #expect(FileManager.default.fileExists(atPath: alicesFile))
-
-    let bob = try DriverJob(backend)
-    bob.env["CI_SLURM_DATA_ROOT"] = "\(alice.tmp)/data"  // the same data root
-    try bob.settings(DriverJob.runAsSettings)
-    bob.env["CUSTOM_ENV_GITLAB_USER_LOGIN"] = "bob"
-    defer { try? bob.cleanup() }
-    let result = try bob.runScript("cat \(alicesFile)")
-    #expect(result.status == .exited(1))
-    #expect(result.stdout.contains("Permission denied"))
-    #expect(!result.stdout.contains("secret-of-alice"))
-  }
-
-  @Test(arguments: Accounts.required ? [("nobody-mapped", "is not mapped to a local account"), ("admin", "CI jobs never run as root")] : [])
-  func unmappedUsersAndRootAreRefused(login: String, message: String) throws {
-    let job = try DriverJob(.local)
-    try job.settings(DriverJob.runAsSettings)
-    job.env["CUSTOM_ENV_GITLAB_USER_LOGIN"] = login
-    let prepare = try job.phase("ci-prepare")
-    #expect(prepare.status == .exited(1))
-    #expect(prepare.stderr.contains(message), "\(prepare.stderr)")
-    #expect(prepare.stderr.split(separator: "\n").count == 1)
-  }
-
-  @Test(.enabled(if: Accounts.required))
-  func aJobVariableCannotImpersonateAnotherUser() throws {
-    // The payload's first GITLAB_USER_LOGIN is GitLab's; a job's own variable comes later.
-    let job = try DriverJob(.local)
-    try job.settings(DriverJob.runAsSettings)
-    let response = "\(job.tmp)/response.json"
-    try #"{"id": \#(job.jobID), "variables": [{"key": "GITLAB_USER_LOGIN", "value": "bob"}, {"key": "GITLAB_USER_LOGIN", "value": "alice"}]}"#
-      .write(toFile: response, atomically: true, encoding: .utf8)
-    job.env["JOB_RESPONSE_FILE"] = response
-    job.env["CUSTOM_ENV_GITLAB_USER_LOGIN"] = "alice"
-    defer { try? job.cleanup() }
-    let result = try job.runScript("id -un")
-    #expect(result.stdout == "ci-bob\n")
-  }
-}
 
 @Suite struct AdminPolicyTests {
   @Test(arguments: [
@@ -140,7 +40,7 @@ extension DriverJob {
 
   @Test func theCITimeoutIsClampedToTheCap() throws {
     let job = try DriverJob(.local)
-    job.env["CUSTOM_ENV_CI_JOB_TIMEOUT"] = "86400"
+    job.payloadTimeout = 86400
     try job.settings("default_parameters = \"-c 1\"\n[limits]\nmax_time = \"2:00:00\"\n")
     let prepare = try job.phase("ci-prepare")
     #expect(prepare.status == .exited(0))

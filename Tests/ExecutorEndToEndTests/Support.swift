@@ -1,4 +1,5 @@
 import ChildProcesses
+import CustomExecutorAPI
 import Foundation
 import Testing
 
@@ -12,6 +13,17 @@ enum Package {
     .deletingLastPathComponent().path
   static let bin = ProcessInfo.processInfo.environment["CI_SLURM_BIN"] ?? "\(root)/.build/debug"
   static let fakeBin = "\(root)/Tests/ExecutorEndToEndTests/FakeBin"
+
+  /// For ci-local run as root: a root-owned settings file with `allow_root = true` (the
+  /// driver refuses to run CI jobs as root without it). Nil when not root.
+  static let rootSettings: String? = {
+    guard getuid() == 0 else { return nil }
+    let directory = NSTemporaryDirectory() + "ci-e2e-settings-\(getpid())"
+    try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+    let path = "\(directory)/settings.toml"
+    FileManager.default.createFile(atPath: path, contents: Data("allow_root = true\n".utf8), attributes: [.posixPermissions: 0o644])
+    return path
+  }()
 }
 
 /// The backends the driver tests run against. Slurm is always on the list in CI
@@ -54,6 +66,11 @@ final class DriverJob: @unchecked Sendable {
   let tmp: String
   let jobID: String
   var env: [String: String]
+  /// Variables in the job payload (JOB_RESPONSE_FILE) besides the CUSTOM_ENV_ ones, in
+  /// GitLab's order: ID tokens, or a job's own variable shadowing a predefined one.
+  var payloadVariables: [(String, String)] = []
+  /// The payload's runner_info.timeout (GitLab's job timeout).
+  var payloadTimeout: Int? = 600
 
   /// `fakeSlurm` puts FakeBin's commands first on PATH; `fakeModes` (FAKE_SBATCH=...) are
   /// baked into per-job copies, because the driver gives Slurm commands a clean environment.
@@ -84,14 +101,38 @@ final class DriverJob: @unchecked Sendable {
     env["CUSTOM_ENV_CI_JOB_TIMEOUT"] = "600"
     env["CUSTOM_ENV_CI_JOB_TOKEN"] = "glcbt-SECRET-TOKEN-\(jobID)"
     if let parameters { env["CUSTOM_ENV_SCHEDULER_PARAMETERS"] = parameters }
+    env["JOB_RESPONSE_FILE"] = "\(tmp)/response.json"
     self.env = env
+    // The tests run as root; a root runner without run_as needs the admin's say-so.
+    if getuid() == 0 { try settings("") }
+  }
+
+  /// Writes a settings file and points the driver at it; as root, `allowRoot` puts
+  /// `allow_root = true` on top (run_as settings do not need it).
+  func settings(_ text: String, allowRoot: Bool = true) throws {
+    let path = "\(tmp)/settings.toml"
+    try ((allowRoot && getuid() == 0 ? "allow_root = true\n" : "") + text).write(toFile: path, atomically: true, encoding: .utf8)
+    env["CI_SLURM_SETTINGS"] = path
+  }
+
+  /// The runner's job payload as gitlab-runner writes it: the job's variables, then
+  /// `payloadVariables`.
+  func writePayload() throws {
+    let variables = env.filter { $0.key.hasPrefix("CUSTOM_ENV_") }.sorted { $0.key < $1.key }
+      .map { ($0.key.dropFirst("CUSTOM_ENV_".count).description, $0.value) } + payloadVariables
+    let payload = JobPayload(
+      id: Int(jobID)!, token: "glcbt-\(jobID)", jobInfo: .init(name: "e2e", stage: "test", projectID: 1, projectName: "e2e"),
+      runnerInfo: .init(timeout: payloadTimeout), variables: variables.map { JobPayload.Variable(key: $0.0, value: $0.1) },
+      steps: [])
+    FileManager.default.createFile(atPath: "\(tmp)/response.json", contents: try payload.encoded(), attributes: [.posixPermissions: 0o600])
   }
 
   var schedulerJobName: String { "ci-e2e-\(jobID)" }
   var exitCodeFile: String? { try? String(contentsOfFile: "\(tmp)/build_exit_code", encoding: .utf8) }
 
   func phase(_ name: String, _ arguments: [String] = [], timeout: TimeInterval = 600) throws -> Run {
-    try run(["\(Package.bin)/\(name)"] + arguments, env: env, cwd: tmp, timeout: timeout)
+    try writePayload()
+    return try run(["\(Package.bin)/\(name)"] + arguments, env: env, cwd: tmp, timeout: timeout)
   }
 
   /// Writes a stage script the way the runner does (0700, in a fresh dir under tmp).
@@ -116,6 +157,7 @@ final class DriverJob: @unchecked Sendable {
   /// Starts ci-run in the background (for signal tests).
   func startScript(_ body: String) throws -> ChildProcess {
     _ = try phase("ci-prepare")
+    try writePayload()
     return try ChildProcess(
       arguments: ["\(Package.bin)/ci-run", try script(body), "build_script"], environment: env, workingDirectory: tmp,
       stdout: .file("\(tmp)/run.out"), stderr: .file("\(tmp)/run.err"), newProcessGroup: true)
