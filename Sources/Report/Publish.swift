@@ -1,206 +1,105 @@
-public import Foundation
+import Foundation
 import Stencil
 import Workers
 
-/// One CI job of the pipeline as the executor driver saw it (a line of the ledger that
-/// ci-run appends to `$CI_SLURM_JOBS_LEDGER`), completed with Slurm's accounting.
-public struct CIJobRow: Equatable, Sendable {
-  public var name: String
-  public var stage: String
-  public var scheduler: String
-  public var schedulerJob: String
-  public var nodes: String
-  public var queued: String
-  public var ran: String
-  public var state: String
-
-  public init(name: String, stage: String, scheduler: String, schedulerJob: String, nodes: String, queued: String, ran: String, state: String) {
-    (self.name, self.stage, self.scheduler, self.schedulerJob) = (name, stage, scheduler, schedulerJob)
-    (self.nodes, self.queued, self.ran, self.state) = (nodes, queued, ran, state)
-  }
-}
-
-/// The ledger's records (JSON Lines): a "submitted" record per scheduler job and an
-/// "ended" one when ci-run saw it end.
-public struct LedgerRecord: Codable, Equatable, Sendable {
-  public var event: String
-  public var ciJobID: String
-  public var ciJobName: String
-  public var ciJobStage: String
-  public var scheduler: String
-  public var schedulerJobID: String
-  public var host: String?
-  public var time: Double
-  public var result: String?
-
-  public init(
-    event: String, ciJobID: String, ciJobName: String, ciJobStage: String, scheduler: String, schedulerJobID: String, host: String?,
-    time: Double, result: String?
-  ) {
-    (self.event, self.ciJobID, self.ciJobName, self.ciJobStage) = (event, ciJobID, ciJobName, ciJobStage)
-    (self.scheduler, self.schedulerJobID, self.host, self.time, self.result) = (scheduler, schedulerJobID, host, time, result)
-  }
-
-  enum CodingKeys: String, CodingKey {
-    case event, scheduler, host, time, result
-    case ciJobID = "ci_job_id"
-    case ciJobName = "ci_job_name"
-    case ciJobStage = "ci_job_stage"
-    case schedulerJobID = "scheduler_job_id"
-  }
-}
-
-/// What `sacct -X -n -P -o JobID,NodeList,Submit,Start,End,State` says about one job
-/// (array tasks folded into their job).
-public struct AccountingRow: Equatable, Sendable {
-  public var nodes: [String]
-  public var submit: Date?
-  public var start: Date?
-  public var end: Date?
-  public var states: [String]
-  public var tasks: Int
-}
-
-public enum JobTable {
-  /// Parses sacct's parsable output; times are the controller's local time, as sacct
-  /// prints them (`2026-11-23T10:31:09`, or `Unknown`/`None` while not there yet).
-  public static func parseSacct(_ text: String, timeZone: TimeZone = .current) -> [String: AccountingRow] {
-    let formatter = DateFormatter()
-    formatter.locale = Locale(identifier: "en_US_POSIX")
-    formatter.timeZone = timeZone
-    formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
-    // Job ids can come back after the accounting database outlived a controller reset:
-    // for each full id (array task included) the latest submission wins.
-    var latest: [String: [String]] = [:]
-    var order: [String] = []
-    for line in text.split(whereSeparator: \.isNewline) {
-      let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
-      guard fields.count >= 6 else { continue }
-      if let seen = latest[fields[0]] {
-        if fields[2] >= seen[2] { latest[fields[0]] = fields }
-      } else {
-        latest[fields[0]] = fields
-        order.append(fields[0])
-      }
-    }
-    var rows: [String: AccountingRow] = [:]
-    for id in order {
-      let fields = latest[id]!
-      let job = String(fields[0].split(separator: "_").first ?? "")
-      guard !job.isEmpty, job.allSatisfy(\.isNumber) else { continue }
-      var row = rows[job] ?? AccountingRow(nodes: [], submit: nil, start: nil, end: nil, states: [], tasks: 0)
-      row.tasks += 1
-      if !fields[1].isEmpty, fields[1] != "None assigned", !row.nodes.contains(fields[1]) { row.nodes.append(fields[1]) }
-      if let submit = formatter.date(from: fields[2]) { row.submit = min(row.submit ?? submit, submit) }
-      if let start = formatter.date(from: fields[3]) { row.start = min(row.start ?? start, start) }
-      if let end = formatter.date(from: fields[4]) { row.end = max(row.end ?? end, end) }
-      let state = String(fields[5].split(separator: " ").first ?? "")
-      if !state.isEmpty, !row.states.contains(state) { row.states.append(state) }
-      rows[job] = row
-    }
-    return rows
-  }
-
-  /// Folds the ledger into one row per scheduler job, in submission order, with the
-  /// accounting where there is some (Slurm) and the ledger's own times otherwise (local).
-  public static func rows(ledger: [LedgerRecord], accounting: [String: AccountingRow], now: Date = Date()) -> [CIJobRow] {
-    let submitted = ledger.filter { $0.event == "submitted" }
-    var ended: [String: LedgerRecord] = [:]
-    for record in ledger where record.event == "ended" { ended[record.schedulerJobID] = record }
-    return submitted.map { record in
-      let end = ended[record.schedulerJobID]
-      var row = CIJobRow(
-        name: record.ciJobName, stage: record.ciJobStage, scheduler: record.scheduler, schedulerJob: record.schedulerJobID,
-        nodes: record.host ?? "", queued: "0 s", ran: "", state: end?.result ?? "running")
-      if let account = accounting[record.schedulerJobID.split(separator: "_").first.map(String.init) ?? ""] {
-        row.nodes = account.nodes.joined(separator: ", ")
-        if let submit = account.submit, let start = account.start { row.queued = duration(start.timeIntervalSince(submit)) } else {
-          row.queued = "pending"
-        }
-        if let start = account.start { row.ran = duration((account.end ?? now).timeIntervalSince(start)) }
-        // A job the ledger has not seen end (the report's own job) is still running,
-        // whatever accounting caught mid-way.
-        if end != nil, !account.states.isEmpty { row.state = account.states.joined(separator: ", ").lowercased() }
-        if account.tasks > 1 { row.schedulerJob += " (\(account.tasks) tasks)" }
-      } else {
-        row.ran = duration((end.map { Date(timeIntervalSince1970: $0.time) } ?? now).timeIntervalSince(Date(timeIntervalSince1970: record.time)))
-      }
-      return row
-    }
-  }
-
-  static func duration(_ seconds: TimeInterval) -> String {
-    let value = max(0, seconds)
-    if value < 60 { return String(format: "%.0f s", value) }
-    if value < 3600 { return String(format: "%d min %02d s", Int(value) / 60, Int(value) % 60) }
-    return String(format: "%d h %02d min", Int(value) / 3600, Int(value) % 3600 / 60)
-  }
-
-  public static func readLedger(_ path: String) throws -> [LedgerRecord] {
-    guard let data = FileManager.default.contents(atPath: path) else { throw WorkerError("publish: cannot read the jobs ledger \(path)") }
-    var records: [LedgerRecord] = []
-    for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated() where !line.isEmpty {
-      do {
-        records.append(try JSONDecoder().decode(LedgerRecord.self, from: Data(line.utf8)))
-      } catch {
-        throw WorkerError("publish: \(path):\(number + 1): not a ledger record")
-      }
-    }
-    return records
-  }
-}
-
-/// publish: one self-contained HTML page (inline SVG, inline CSS, no script) from a
-/// Stencil (Jinja-style) template.
+/// publish: one HTML page from a Stencil (Jinja-style) template: every figure (plotly
+/// figure JSON) inline and drawn by plotly.js, which sits beside the page
+/// (`plotly.min.js`), so it works from file:// and from GitLab Pages with no network.
 public struct Publisher {
+  public struct Pipeline {
+    public var jobs: [CIJobRow]
+    /// The DAG (inline SVG) and the timeline (a plotly figure), when there is a ledger.
+    public var dag: String?
+    public var timeline: Plotly.Figure?
+    /// Label and value (Labels.pipeline), in that order.
+    public var facts: [(label: String, value: String)]
+
+    public init(jobs: [CIJobRow], dag: String? = nil, timeline: Plotly.Figure? = nil, facts: [(label: String, value: String)] = []) {
+      (self.jobs, self.dag, self.timeline, self.facts) = (jobs, dag, timeline, facts)
+    }
+  }
+
   public var title: String
   public var description: String
   public var source: String
   public var figures: FigureSet
   public var figureDirectory: String
-  public var jobs: [CIJobRow]
-  public var pipeline: [String: String]
+  public var pipeline: Pipeline
   public var template: String
 
   public init(
-    title: String, description: String, source: String, figures: FigureSet, figureDirectory: String, jobs: [CIJobRow],
-    pipeline: [String: String], template: String = Publisher.defaultTemplate
+    title: String, description: String, source: String, figures: FigureSet, figureDirectory: String, pipeline: Pipeline,
+    template: String = Publisher.defaultTemplate
   ) {
     self.title = title
     self.description = description
     self.source = source
     self.figures = figures
     self.figureDirectory = figureDirectory
-    self.jobs = jobs
     self.pipeline = pipeline
     self.template = template
   }
 
+  /// figures.json, plus every `*.plotly.json` of the directory it does not list (a
+  /// user's own figures: title from `layout.title`, caption from `layout.meta.caption`).
+  /// A directory with plotly files and no figures.json is fine (a pipeline without
+  /// visualize); one with neither is refused.
+  public static func figureSet(directory: String) throws -> FigureSet {
+    let listed = "\(directory)/figures.json"
+    var set = FileManager.default.fileExists(atPath: listed)
+      ? try ItemAnalysis.readJSON(FigureSet.self, from: listed) : FigureSet(headline: "", figures: [], tables: [])
+    let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".plotly.json") }.sorted()
+    for file in files where !set.figures.contains(where: { $0.file == file }) {
+      let layout = try figure("\(directory)/\(file)")["layout"] as? [String: Any]
+      let title = (layout?["title"] as? String) ?? ((layout?["title"] as? [String: Any])?["text"] as? String)
+      let caption = (layout?["meta"] as? [String: Any])?["caption"] as? String
+      set.figures.append(FigureSet.Figure(file: file, title: title ?? String(file.dropLast(".plotly.json".count)), caption: caption ?? ""))
+    }
+    guard !set.figures.isEmpty || FileManager.default.fileExists(atPath: listed) else {
+      throw WorkerError("publish: \(directory) has no figures.json and no *.plotly.json (run visualize, or write a plotly figure there)")
+    }
+    return set
+  }
+
+  /// A plotly figure file: a JSON object with a `data` list.
+  static func figure(_ path: String) throws -> [String: Any] {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw WorkerError("publish: figure \(path) (listed in figures.json) is missing; rerun visualize")
+    }
+    guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], object["data"] is [Any] else {
+      throw WorkerError("publish: \(path) is not a plotly figure (a JSON object with a \"data\" list, as plotly's fig.write_json writes)")
+    }
+    return object
+  }
+
+  /// JSON inside a <script> element: `</` would end the element early.
+  static func scriptJSON(_ data: Data) -> String { String(decoding: data, as: UTF8.self).replacingOccurrences(of: "</", with: "<\\/") }
+
   public func render() throws -> String {
     let extensions = Extension()
-    // Stencil does not escape on its own: every text goes through `html`, figures do not.
+    // Stencil does not escape on its own: every text goes through `html`; the figures'
+    // JSON (made script-safe) and our own DAG SVG do not.
     extensions.registerFilter("html") { value in escape(value.map { "\($0)" } ?? "") }
     let environment = Environment(extensions: [extensions])
     var figureContext: [[String: Any]] = []
     for (index, figure) in figures.figures.enumerated() {
-      let path = "\(figureDirectory)/\(figure.file)"
-      guard let data = FileManager.default.contents(atPath: path) else {
-        throw WorkerError("publish: figure \(path) (listed in figures.json) is missing; rerun visualize")
-      }
-      var svg = String(decoding: data, as: UTF8.self)
-      guard svg.contains("<svg") else { throw WorkerError("publish: \(path) is not an SVG figure") }
-      if let declaration = svg.range(of: "?>"), svg.hasPrefix("<?xml") { svg = String(svg[declaration.upperBound...]) }
-      figureContext.append(["number": index + 1, "title": figure.title, "caption": figure.caption, "svg": svg])
+      let object = try Self.figure("\(figureDirectory)/\(figure.file)")
+      figureContext.append([
+        "number": index + 1, "title": figure.title, "caption": figure.caption,
+        "json": Self.scriptJSON(try Plotly.json(object)),
+      ])
     }
     let context: [String: Any] = [
       "title": title, "description": description, "source": source, "headline": figures.headline,
       "figures": figureContext,
       "tables": figures.tables.map { ["caption": $0.caption, "columns": $0.columns, "rows": $0.rows] as [String: Any] },
-      "jobs": jobs.map {
+      "jobs": pipeline.jobs.map {
         ["name": $0.name, "stage": $0.stage, "scheduler": $0.scheduler, "id": $0.schedulerJob, "nodes": $0.nodes, "queued": $0.queued,
-         "ran": $0.ran, "state": $0.state]
+         "ran": $0.ran, "state": $0.state, "efficiency": $0.efficiency]
       },
-      "pipeline": pipeline.sorted { $0.key < $1.key }.map { ["key": $0.key, "value": $0.value] },
+      "dag": pipeline.dag ?? "",
+      "timeline": try pipeline.timeline.map { Self.scriptJSON(try Plotly.json($0)) } ?? "",
+      "pipeline": pipeline.facts.map { ["label": $0.label, "value": $0.value] },
       "generated": ISO8601DateFormatter().string(from: Date()),
     ]
     do {
@@ -219,20 +118,22 @@ public struct Publisher {
     <title>{{ title|html }}</title>
     <style>
       body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #1b1b1b; background: #fafafa; }
-      main { max-width: 60rem; margin: 0 auto; padding: 1rem; }
+      main { max-width: 64rem; margin: 0 auto; padding: 1rem; }
       header p.headline { font-size: 1.15rem; background: #eef4fb; border-left: 4px solid #1f77b4; padding: .5rem .8rem; }
       figure { margin: 1.5rem 0; background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: .5rem; }
-      figure svg { display: block; width: 100%; height: auto; }
-      figcaption { font-size: .92rem; color: #444; margin-top: .4rem; }
+      .plot { width: 100%; }
+      figure svg.dag { display: block; max-width: 100%; height: auto; margin: 0 auto; }
+      figcaption { font-size: .95rem; color: #444; margin-top: .4rem; }
       .scroll { overflow-x: auto; }
-      table { border-collapse: collapse; margin: .5rem 0 1.5rem; font-size: .92rem; background: #fff; }
+      table { border-collapse: collapse; margin: .5rem 0 1.5rem; font-size: .95rem; background: #fff; }
       th, td { border: 1px solid #ddd; padding: .3rem .55rem; text-align: left; white-space: nowrap; }
       th { background: #f0f0f0; }
       caption { text-align: left; font-weight: 600; padding: .3rem 0; }
       dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; }
       dt { font-weight: 600; }
       footer { color: #666; font-size: .85rem; margin: 2rem 0; }
-      @media (max-width: 40rem) { body { font-size: 15px; } main { padding: .5rem; } }
+      noscript { display: block; color: #a00; }
+      @media (max-width: 40rem) { main { padding: .5rem; } figure { padding: .25rem; margin: 1rem 0; } }
     </style>
     </head>
     <body>
@@ -240,12 +141,24 @@ public struct Publisher {
     <header>
     <h1>{{ title|html }}</h1>
     {% if description %}<p>{{ description|html }}</p>{% endif %}
-    <p class="headline">{{ headline|html }}</p>
+    {% if headline %}<p class="headline">{{ headline|html }}</p>{% endif %}
     </header>
+    <noscript>The figures need JavaScript (plotly.js, shipped beside this page).</noscript>
     <section>
     <h2>Data source</h2>
     <p>{{ source|html }}</p>
     </section>
+    <section>
+    <h2>Figures</h2>
+    {% for figure in figures %}
+    <figure id="figure-{{ figure.number }}" class="plotly-figure">
+    <div class="plot"></div>
+    <script type="application/json">{{ figure.json }}</script>
+    <figcaption><strong>Figure {{ figure.number }}. {{ figure.title|html }}.</strong> {{ figure.caption|html }}</figcaption>
+    </figure>
+    {% endfor %}
+    </section>
+    {% if tables %}
     <section>
     <h2>Analysis</h2>
     {% for table in tables %}
@@ -256,30 +169,44 @@ public struct Publisher {
     {% endfor %}</table></div>
     {% endfor %}
     </section>
-    <section>
-    <h2>Figures</h2>
-    {% for figure in figures %}
-    <figure id="figure-{{ figure.number }}">
-    {{ figure.svg }}
-    <figcaption><strong>Figure {{ figure.number }}. {{ figure.title|html }}.</strong> {{ figure.caption|html }}</figcaption>
-    </figure>
-    {% endfor %}
-    </section>
-    <section>
-    <h2>CI jobs</h2>
+    {% endif %}
+    <section id="pipeline">
+    <h2>Pipeline</h2>
+    {% if pipeline %}<dl>{% for entry in pipeline %}<dt>{{ entry.label|html }}</dt><dd>{{ entry.value|html }}</dd>{% endfor %}</dl>{% endif %}
     {% if jobs %}
-    <div class="scroll"><table>
+    <figure id="dag"><div class="scroll">{{ dag }}</div>
+    <figcaption><strong>The CI jobs.</strong> An arrow for each job another one needs; green ended well, red did not, blue is still running (this page is written by the publish job).</figcaption></figure>
+    {% if timeline %}
+    <figure id="timeline" class="plotly-figure">
+    <div class="plot"></div>
+    <script type="application/json">{{ timeline }}</script>
+    <figcaption><strong>Timeline.</strong> One bar per Slurm job or array task, in seconds from the pipeline's first submission: grey while it waited in the queue, coloured while it ran.</figcaption>
+    </figure>
+    {% endif %}
+    <div class="scroll"><table id="jobs">
     <caption>The pipeline's jobs as the executor ran them</caption>
-    <tr><th>CI job</th><th>stage</th><th>scheduler job</th><th>nodes</th><th>queued</th><th>ran</th><th>state</th></tr>
-    {% for job in jobs %}<tr><td>{{ job.name|html }}</td><td>{{ job.stage|html }}</td><td>{{ job.scheduler|html }} {{ job.id|html }}</td><td>{{ job.nodes|html }}</td><td>{{ job.queued|html }}</td><td>{{ job.ran|html }}</td><td>{{ job.state|html }}</td></tr>
+    <tr><th>CI job</th><th>stage</th><th>scheduler job</th><th>nodes</th><th>queued</th><th>ran</th><th>state</th><th>efficiency (like seff)</th></tr>
+    {% for job in jobs %}<tr><td>{{ job.name|html }}</td><td>{{ job.stage|html }}</td><td>{{ job.scheduler|html }} {{ job.id|html }}</td><td>{{ job.nodes|html }}</td><td>{{ job.queued|html }}</td><td>{{ job.ran|html }}</td><td>{{ job.state|html }}</td><td>{% if job.efficiency %}{{ job.efficiency|html }}{% else %}not measured{% endif %}</td></tr>
     {% endfor %}</table></div>
     {% else %}
     <p>No jobs ledger was available (run through the ci-slurm executor to get one).</p>
     {% endif %}
-    {% if pipeline %}<dl>{% for entry in pipeline %}<dt>{{ entry.key|html }}</dt><dd>{{ entry.value|html }}</dd>{% endfor %}</dl>{% endif %}
     </section>
     <footer>Generated {{ generated }} by ci-worker publish.</footer>
     </main>
+    <script src="plotly.min.js"></script>
+    <script>
+    // Each figure's JSON sits beside its plot; plotly.js draws it to the width of the
+    // page (responsive), keeping the figure's height, its menus and sliders.
+    document.querySelectorAll('figure.plotly-figure').forEach(function (figure) {
+      var spec = JSON.parse(figure.querySelector('script[type="application/json"]').textContent);
+      var layout = spec.layout || {};
+      delete layout.width;
+      layout.autosize = true;
+      // No pop-up tips: the captions say how to zoom and reset.
+      Plotly.newPlot(figure.querySelector('.plot'), spec.data || [], layout, {responsive: true, displaylogo: false, showTips: false});
+    });
+    </script>
     </body>
     </html>
 

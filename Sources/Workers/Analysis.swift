@@ -80,14 +80,8 @@ public enum ItemAnalysis {
   /// The numeric columns of `records` in table order: those holding numbers and no text
   /// (convert declares no column types; it stores each value as its own kind). One scan.
   static func numericColumns(_ database: OpaquePointer, path: String) throws -> [(index: Int32, name: String)] {
+    let names = try columnNames(database, path: path)
     var statement: OpaquePointer?
-    guard sqlite3_prepare_v2(database, "PRAGMA table_info(records)", -1, &statement, nil) == SQLITE_OK else {
-      throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database)))")
-    }
-    var names: [String] = []
-    while sqlite3_step(statement) == SQLITE_ROW { names.append(String(cString: sqlite3_column_text(statement, 1))) }
-    sqlite3_finalize(statement)
-    guard !names.isEmpty else { throw WorkerError("\(path): no table 'records' (run convert for this item first)") }
     let probes = names.map { "sum(typeof(\(quoted($0))) IN ('integer', 'real')), sum(typeof(\(quoted($0))) IN ('text', 'blob'))" }
     guard sqlite3_prepare_v2(database, "SELECT \(probes.joined(separator: ", ")) FROM records", -1, &statement, nil) == SQLITE_OK,
       sqlite3_step(statement) == SQLITE_ROW
@@ -108,25 +102,90 @@ public enum ItemAnalysis {
   /// An SQL identifier, quoted (column names come from the raw file's header).
   static func quoted(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 
-  /// At most ~600 (x, y) points of two columns of an item's table (every n-th row; x is
-  /// the row number without `x`), for a figure; and n.
-  public static func samples(root: String, item: String, x: String?, y: String) throws -> ([(x: Double, y: Double)], Int) {
+  /// An item's table as a dashboard draws it: every numeric column, sampled to at most
+  /// `maxPoints` rows (every n-th row, so a 10 GB table stays a small page), and the phase
+  /// column, when there is one: the first text column with at most 8 distinct values (the
+  /// data set's `condition`, rest/task). Per phase, the statistics of every numeric
+  /// column over all rows (one streamed pass), not over the sample.
+  public struct Table: Sendable {
+    public var columns: [String]
+    /// `values[c][i]`: column c at sampled row i (nil where the cell is empty).
+    public var values: [[Double?]]
+    public var step: Int
+    public var phaseColumn: String?
+    /// The phase of each sampled row.
+    public var phases: [String]
+    /// Phase -> column -> statistics, phases in order of first appearance.
+    public var phaseStatistics: [(phase: String, columns: [String: ColumnStatistics])]
+  }
+
+  public static func table(root: String, item: String, maxPoints: Int = 1500) throws -> Table {
     let path = database(root: root, item: item)
     let db = try open(path)
     defer { sqlite3_close(db) }
-    let step = max(1, (try count(db, path: path) + 599) / 600)
-    let sql = "SELECT \(x.map(quoted) ?? "rowid"), \(quoted(y)) FROM records WHERE (rowid - 1) % \(step) = 0 ORDER BY rowid"
+    let numeric = try numericColumns(db, path: path)
+    guard !numeric.isEmpty else { throw WorkerError("\(path): no numeric column to draw") }
+    let phaseColumn = try phaseColumn(db, path: path, excluding: Set(numeric.map(\.name)))
+    let step = max(1, (try count(db, path: path) + maxPoints - 1) / maxPoints)
+    let selected = numeric.map { quoted($0.name) } + (phaseColumn.map { [quoted($0)] } ?? [])
     var statement: OpaquePointer?
-    guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else {
+    guard sqlite3_prepare_v2(db, "SELECT \(selected.joined(separator: ", ")) FROM records ORDER BY rowid", -1, &statement, nil) == SQLITE_OK else {
       throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(db)))")
     }
     defer { sqlite3_finalize(statement) }
-    var points: [(x: Double, y: Double)] = []
+    var values = Array(repeating: [Double?](), count: numeric.count)
+    var phases: [String] = []
+    var statistics: [(phase: String, columns: [String: ColumnStatistics])] = []
+    var row = 0
     while sqlite3_step(statement) == SQLITE_ROW {
-      guard sqlite3_column_type(statement, 0) != SQLITE_NULL, sqlite3_column_type(statement, 1) != SQLITE_NULL else { continue }
-      points.append((sqlite3_column_double(statement, 0), sqlite3_column_double(statement, 1)))
+      let phase = phaseColumn == nil ? "" : sqlite3_column_text(statement, Int32(numeric.count)).map { String(cString: $0) } ?? ""
+      var slot = statistics.firstIndex { $0.phase == phase }
+      if slot == nil, phaseColumn != nil {
+        statistics.append((phase, [:]))
+        slot = statistics.count - 1
+      }
+      for column in 0..<numeric.count {
+        let empty = sqlite3_column_type(statement, Int32(column)) == SQLITE_NULL
+        let value = sqlite3_column_double(statement, Int32(column))
+        if row % step == 0 { values[column].append(empty ? nil : value) }
+        if let slot, !empty { statistics[slot].columns[numeric[column].name, default: ColumnStatistics()].add(value) }
+      }
+      if row % step == 0, phaseColumn != nil { phases.append(phase) }
+      row += 1
     }
-    return (points, step)
+    return Table(
+      columns: numeric.map(\.name), values: values, step: step, phaseColumn: phaseColumn, phases: phases, phaseStatistics: statistics)
+  }
+
+  /// The columns of `records`, in table order.
+  static func columnNames(_ database: OpaquePointer, path: String) throws -> [String] {
+    var statement: OpaquePointer?
+    guard sqlite3_prepare_v2(database, "PRAGMA table_info(records)", -1, &statement, nil) == SQLITE_OK else {
+      throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database)))")
+    }
+    var names: [String] = []
+    while sqlite3_step(statement) == SQLITE_ROW { names.append(String(cString: sqlite3_column_text(statement, 1))) }
+    sqlite3_finalize(statement)
+    guard !names.isEmpty else { throw WorkerError("\(path): no table 'records' (run convert for this item first)") }
+    return names
+  }
+
+  /// The first non-numeric column with between 2 and 8 distinct values (in its first
+  /// million rows: enough to tell a phase label from free text), if any.
+  static func phaseColumn(_ database: OpaquePointer, path: String, excluding numeric: Set<String>) throws -> String? {
+    var statement: OpaquePointer?
+    for name in try columnNames(database, path: path) where !numeric.contains(name) {
+      guard sqlite3_prepare_v2(database, "SELECT count(DISTINCT \(quoted(name))) FROM (SELECT \(quoted(name)) FROM records LIMIT 1000000)", -1, &statement, nil) == SQLITE_OK,
+        sqlite3_step(statement) == SQLITE_ROW
+      else {
+        sqlite3_finalize(statement)
+        throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database))) (corrupt file?)")
+      }
+      let distinct = sqlite3_column_int64(statement, 0)
+      sqlite3_finalize(statement)
+      if (2...8).contains(distinct) { return name }
+    }
+    return nil
   }
 
   static func open(_ path: String) throws -> OpaquePointer {

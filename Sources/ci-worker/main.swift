@@ -181,7 +181,7 @@ struct GatherCommand: ParsableCommand {
 
 struct VisualizeCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "visualize", abstract: "Figures (SVG) and tables for publish: the SVD reduce, or one figure per data item.")
+    commandName: "visualize", abstract: "Plotly figures (JSON) and tables for publish: the SVD reduce, or every data item's signals.")
   @Option(help: "The SVD pipeline's data dir (reads <dir>/reduce.json).") var svd: String?
   @Option(help: "The data pipeline's data dir (reads <dir>/<item>/summary.json and data.sqlite).") var data: String?
   @Option(help: "Where the figures go (default: $DATA_DERIV/figures).") var out: String?
@@ -203,15 +203,19 @@ struct VisualizeCommand: ParsableCommand {
 
 struct PublishCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "publish", abstract: "One self-contained HTML report (inline SVG, no CDN) from visualize's figures.")
+    commandName: "publish", abstract: "One HTML dashboard (plotly.js beside it, no CDN) from visualize's figures and the jobs ledger.")
   @Option(help: "The report's title (default: $PIPELINE_TITLE).") var title: String?
   @Option(help: "A paragraph under the title (default: $PIPELINE_DESCRIPTION).") var description: String?
   @Option(help: "Where the data came from (default: $PIPELINE_SOURCE).") var source: String?
-  @Option(help: "visualize's output (default: $DATA_DERIV/figures).") var figures: String?
+  @Option(help: "visualize's output, and any *.plotly.json of yours (default: $DATA_DERIV/figures).") var figures: String?
   @Option(help: "The executor's jobs ledger (default: $CI_SLURM_JOBS_LEDGER).") var jobs: String?
+  @Option(help: "The pipeline's .gitlab-ci.yml, for the DAG's edges (default: $CI_CONFIG_PATH, else ./.gitlab-ci.yml if there).")
+  var pipelineFile: String?
+  @Option(help: "plotly.min.js to ship beside the page (default: $PLOTLY_JS, else the one of Python's plotly package).")
+  var plotlyJs: String?
   @Option(help: "A Stencil (Jinja-style) template instead of the built-in one.") var template: String?
   @Flag(help: "Print the built-in template and exit (a start for --template).") var printTemplate = false
-  @Option(help: "The output directory: index.html and the figures.") var out = "public"
+  @Option(help: "The output directory: index.html and plotly.min.js.") var out = "public"
 
   func run() throws {
     if printTemplate {
@@ -223,36 +227,68 @@ struct PublishCommand: ParsableCommand {
       guard let directory = figures ?? environment("DATA_DERIV").map({ "\($0)/figures" }) else {
         throw WorkerError("publish: give --figures or set DATA_DERIV")
       }
-      let set = try ItemAnalysis.readJSON(FigureSet.self, from: "\(directory)/figures.json")
-      var rows: [CIJobRow] = []
+      let plotly = try plotlyScript()
+      let set = try Publisher.figureSet(directory: directory)
+      var pipeline = Publisher.Pipeline(jobs: [])
       if let ledger = jobs ?? environment("CI_SLURM_JOBS_LEDGER") {
         let records = try JobTable.readLedger(ledger)
-        let slurmIDs = Set(records.filter { $0.scheduler == "Slurm" }.map(\.schedulerJobID))
-        rows = JobTable.rows(ledger: records, accounting: slurmIDs.isEmpty ? [:] : accounting(slurmIDs.sorted()))
+        let slurmIDs = Set(records.filter { $0.scheduler == "Slurm" }.map { String($0.schedulerJobID.split(separator: "_")[0]) })
+        let accounting = slurmIDs.isEmpty ? [:] : accounting(slurmIDs.sorted())
+        pipeline.jobs = JobTable.rows(ledger: records, accounting: accounting, currentJob: environment("CI_JOB_ID"))
+        pipeline.dag = PipelineReport.dag(jobs: pipeline.jobs, structure: try structure())
+        pipeline.timeline = PipelineReport.timeline(ledger: records, accounting: accounting)
       }
+      pipeline.facts = Labels.pipeline.compactMap { entry in environment(entry.variable).map { (entry.label, $0) } }
       var text: String? = nil
       if let template {
         guard let data = FileManager.default.contents(atPath: template) else { throw WorkerError("publish: cannot read the template \(template)") }
         text = String(decoding: data, as: UTF8.self)
       }
-      let pipeline = ["CI_PIPELINE_ID", "CI_PIPELINE_URL", "CI_PROJECT_PATH", "CI_COMMIT_SHORT_SHA", "CI_COMMIT_REF_NAME"]
-        .reduce(into: [String: String]()) { result, key in
-          if let value = environment(key) { result[key.replacingOccurrences(of: "CI_", with: "").lowercased()] = value }
-        }
       let publisher = Publisher(
         title: title, description: description ?? environment("PIPELINE_DESCRIPTION") ?? "",
-        source: source ?? environment("PIPELINE_SOURCE") ?? "not stated", figures: set, figureDirectory: directory, jobs: rows,
-        pipeline: pipeline, template: text ?? Publisher.defaultTemplate)
+        source: source ?? environment("PIPELINE_SOURCE") ?? "not stated", figures: set, figureDirectory: directory, pipeline: pipeline,
+        template: text ?? Publisher.defaultTemplate)
       let html = try publisher.render()
-      try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-      for figure in set.figures {
-        let target = "\(out)/\(figure.file)"
-        try? FileManager.default.removeItem(atPath: target)
-        try FileManager.default.copyItem(atPath: "\(directory)/\(figure.file)", toPath: target)
-      }
+      try AtomicFile.write(plotly, to: "\(out)/plotly.min.js")
       try AtomicFile.write(html, to: "\(out)/index.html")
-      logLine("publish: \(out)/index.html: \(set.figures.count) figures, \(rows.count) CI jobs; \(set.headline)")
+      logLine("publish: \(out)/index.html: \(set.figures.count) figures, \(pipeline.jobs.count) CI jobs; \(set.headline)")
     }
+  }
+
+  /// The DAG's stages and needs: an explicit file must be readable; the defaults are used
+  /// when they are there (GitLab's CI_CONFIG_PATH may name another project's file), and
+  /// without one each job follows the previous stage.
+  func structure() throws -> PipelineReport.Structure? {
+    if let pipelineFile { return try PipelineReport.structure(gitlabCI: pipelineFile) }
+    let found = [environment("CI_CONFIG_PATH"), ".gitlab-ci.yml"].compactMap { $0 }.first { FileManager.default.fileExists(atPath: $0) }
+    return try found.map { try PipelineReport.structure(gitlabCI: $0) }
+  }
+
+  /// plotly.js from --plotly-js, $PLOTLY_JS, or the plotly package Python has (it ships
+  /// plotly.min.js); never from a CDN, so the page needs no network.
+  func plotlyScript() throws -> Data {
+    let how = "install it with `python3 -m pip install plotly`, or give --plotly-js PATH (or set PLOTLY_JS)"
+    var path = plotlyJs ?? environment("PLOTLY_JS")
+    if path == nil {
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+      process.arguments = [
+        "python3", "-c", "import os, plotly; print(os.path.join(os.path.dirname(plotly.__file__), 'package_data', 'plotly.min.js'))",
+      ]
+      let output = Pipe()
+      process.standardOutput = output
+      process.standardError = FileHandle.nullDevice
+      if (try? process.run()) != nil {
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        if process.terminationStatus == 0 { path = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
+      }
+    }
+    guard let path else { throw WorkerError("publish: plotly.js not found (Python has no plotly package): \(how)") }
+    guard let data = FileManager.default.contents(atPath: path), String(decoding: data.prefix(4096), as: UTF8.self).contains("plotly") else {
+      throw WorkerError("publish: \(path) is not plotly.js: \(how)")
+    }
+    return data
   }
 
   /// Slurm's accounting for the ledger's jobs; an empty answer (no slurmdbd) leaves the
@@ -260,7 +296,7 @@ struct PublishCommand: ParsableCommand {
   func accounting(_ ids: [String]) -> [String: AccountingRow] {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["sacct", "-X", "-n", "-P", "-j", ids.joined(separator: ","), "-o", "JobID,NodeList,Submit,Start,End,State"]
+    process.arguments = ["sacct", "-n", "-P", "-j", ids.joined(separator: ","), "-o", JobTable.sacctFields]
     let output = Pipe()
     process.standardOutput = output
     process.standardError = FileHandle.nullDevice

@@ -8,11 +8,12 @@ import Testing
 
 /// The main job as a person meets it: the two example specs through ci-gen, the generated
 /// pipelines through ci-local and the four executables (on Slurm when it is up, and always
-/// in CI), then each report opened in headless Chromium: figures drawn with a size and
-/// shapes, the CI jobs table filled, nothing fetched from outside, no console messages,
-/// and screenshots at phone and desktop widths.
+/// in CI), then each published dashboard used in headless Chromium through Selenium
+/// (Browser/check_dashboard.py): nothing fetched but file: URLs, no console errors, every
+/// control changes the plot, tooltips, text size and screenshots at 412 and 1280 px.
 @Suite(.serialized) struct ExampleReportTests {
-  static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+  /// Kept after the run (the rest of the workspace is removed) so a person can look.
+  static let screenshots = NSTemporaryDirectory() + "ci-slurm-report-screenshots"
 
   struct Workspace {
     let tmp: String
@@ -48,98 +49,28 @@ import Testing
     }
   }
 
-  struct Rendered: Decodable {
-    struct Figure: Decodable {
-      var width: Double
-      var height: Double
-      var shapes: Int
-    }
-    var figures: [Figure]
-    var jobRows: Int
-    var tables: Int
-    var resources: [String]
-    var title: String
-  }
-
-  /// Loads the report in an iframe of a probe page (same directory, file access allowed)
-  /// and reads back what was laid out; Chromium's console goes to stderr.
-  func render(_ report: String, tmp: String) throws -> (Rendered, consoleLines: [String]) {
-    let chromium = try #require(Self.chromium, "chromium is not installed (scripts/test installs it with apt)")
-    let directory = (report as NSString).deletingLastPathComponent
-    let probe = "\(directory)/probe.html"
-    try """
-    <!DOCTYPE html><html><body><pre id="result">pending</pre>
-    <iframe id="report" src="index.html" style="width:1280px;height:3000px"></iframe>
-    <script>
-    document.getElementById('report').addEventListener('load', function () {
-      var w = document.getElementById('report').contentWindow, d = w.document;
-      var figures = Array.prototype.map.call(d.querySelectorAll('figure svg'), function (svg) {
-        var box = svg.getBoundingClientRect();
-        return {width: box.width, height: box.height, shapes: svg.querySelectorAll('polyline, rect.bar, circle').length};
-      });
-      var resources = w.performance.getEntriesByType('resource').map(function (r) { return r.name; });
-      var jobTable = Array.prototype.filter.call(d.querySelectorAll('table'), function (t) {
-        return t.caption && t.caption.textContent.indexOf('jobs') >= 0; })[0];
-      document.getElementById('result').textContent = JSON.stringify({
-        figures: figures, jobRows: jobTable ? jobTable.querySelectorAll('tr').length - 1 : 0,
-        tables: d.querySelectorAll('table').length, resources: resources, title: d.title});
-    });
-    </script></body></html>
-    """.write(toFile: probe, atomically: true, encoding: .utf8)
-    let common = [
-      chromium, "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(tmp)/chromium", "--allow-file-access-from-files",
-      "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000",
-    ]
-    let dump = try run(common + ["--dump-dom", "file://\(probe)"], env: ProcessInfo.processInfo.environment, timeout: 120)
-    let dom = dump.stdout
-    guard let start = dom.range(of: "<pre id=\"result\">"), let end = dom.range(of: "</pre>", range: start.upperBound..<dom.endIndex) else {
-      Issue.record("no result in Chromium's DOM: \(dom.prefix(500)) \(dump.stderr.suffix(1500))")
-      return (Rendered(figures: [], jobRows: 0, tables: 0, resources: [], title: ""), [])
-    }
-    let json = String(dom[start.upperBound..<end.lowerBound]).replacingOccurrences(of: "&amp;", with: "&")
-      .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
-    let rendered = try JSONDecoder().decode(Rendered.self, from: Data(json.utf8))
-    let console = dump.stderr.split(separator: "\n").map(String.init).filter { $0.contains("CONSOLE") }
-    return (rendered, console)
-  }
-
-  /// A PNG's size from its IHDR chunk.
-  func pngSize(_ path: String) throws -> (Int, Int) {
-    let data = try Data(contentsOf: URL(fileURLWithPath: path))
-    try #require(data.count > 24 && data.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]), "\(path) is not a PNG")
-    func word(_ offset: Int) -> Int { data[offset..<offset + 4].reduce(0) { $0 << 8 | Int($1) } }
-    return (word(16), word(20))
-  }
-
-  func check(report: String, tmp: String, figures: Int, jobs: Int, title: String) throws {
+  /// Runs the browser check on a published page; its lines say what passed and failed.
+  func check(report: String, kind: String, title: String, jobs: Int) throws {
     let html = try String(contentsOfFile: report, encoding: .utf8)
-    // Self-contained: the only URL in the page is SVG's namespace.
+    #expect(html.contains("<title>\(title)</title>"))
+    // Self-contained: the only URL in the page is SVG's namespace (the DAG).
     let urls = html.components(separatedBy: "http").dropFirst().filter { !$0.hasPrefix("://www.w3.org/2000/svg") }
     #expect(urls.isEmpty, "the report refers to \(urls.prefix(3).map { "http" + $0.prefix(40) })")
-    let (rendered, console) = try render(report, tmp: tmp)
-    #expect(rendered.title == title)
-    #expect(rendered.figures.count == figures)
-    for figure in rendered.figures {
-      #expect(figure.width > 300 && figure.height > 150, "a figure laid out at \(figure.width)x\(figure.height)")
-      #expect(figure.shapes > 0, "a figure with nothing drawn")
-    }
-    #expect(rendered.jobRows == jobs)
-    #expect(rendered.resources.allSatisfy { $0.hasPrefix("file://") }, "fetched: \(rendered.resources)")
-    #expect(console.isEmpty, "console: \(console)")
-    let chromium = try #require(Self.chromium)
-    for (label, width, height) in [("phone", 412, 915), ("desktop", 1280, 2400)] {
-      let shot = "\(tmp)/\(title.filter(\.isLetter))-\(label).png"
-      let result = try run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(tmp)/chromium", "--hide-scrollbars",
-         "--window-size=\(width),\(height)", "--screenshot=\(shot)", "file://\(report)"],
-        env: ProcessInfo.processInfo.environment, timeout: 120)
-      #expect(FileManager.default.fileExists(atPath: shot), "no screenshot: \(result.stderr.suffix(1000))")
-      let size = try pngSize(shot)
-      #expect(size == (width, height))
-      // A blank page compresses to a few kilobytes; figures, tables and text do not.
-      let bytes = (try FileManager.default.attributesOfItem(atPath: shot)[.size] as? Int) ?? 0
-      #expect(bytes > 30_000, "\(shot) is \(bytes) bytes: nothing drawn?")
-    }
+    let jobTable = html.components(separatedBy: "<table id=\"jobs\">").last ?? ""
+    #expect(jobTable.components(separatedBy: "<tr><td>").count - 1 == jobs, "CI jobs in the table")
+    let directory = (report as NSString).deletingLastPathComponent
+    #expect(FileManager.default.fileExists(atPath: "\(directory)/plotly.min.js"))
+    let shots = "\(Self.screenshots)/\(kind)"
+    try? FileManager.default.removeItem(atPath: shots)
+    let script = "\(Package.root)/Tests/ExecutorEndToEndTests/Browser/check_dashboard.py"
+    // The data figure plus the timeline; the SVD dashboard plus the timeline.
+    let result = try run(
+      ["python3", script, report, "--kind", kind, "--shots", shots, "--figures", "2"], env: ProcessInfo.processInfo.environment,
+      timeout: 300)
+    let failed = result.stdout.split(separator: "\n").filter { $0.hasPrefix("FAIL") }
+    #expect(result.status == .exited(0), "check_dashboard: \(failed.joined(separator: "; "))\n\(result.stderr.suffix(2000))")
+    #expect(result.stdout.contains("check_dashboard: \(kind): all checks passed"), "\(result.stdout.suffix(2000))")
+    print("ExampleReportTests: \(kind) dashboard screenshots in \(shots)")
   }
 
   @Test(arguments: Backend.slurmRequired ? [Backend.slurm] : [Backend.local])
@@ -154,7 +85,7 @@ import Testing
     let single = try #require(reduce?["mean_single_block_error"] as? Double)
     #expect(reduceError < single)
     // map, reduce, visualize, publish: four CI jobs, one Slurm (or local) job each.
-    try check(report: report, tmp: space.tmp, figures: 2, jobs: 4, title: "SVD map/reduce")
+    try check(report: report, kind: "svd", title: "SVD map/reduce", jobs: 4)
   }
 
   @Test(arguments: Backend.slurmRequired ? [Backend.slurm] : [Backend.local])
@@ -176,7 +107,7 @@ import Testing
     #expect(FileManager.default.fileExists(atPath: raw))
     #expect(!FileManager.default.fileExists(atPath: raw + ".part"))
     // download, convert, analyze, gather for two items; visualize; publish.
-    try check(report: report, tmp: space.tmp, figures: 2, jobs: 10, title: "Course data pipeline")
+    try check(report: report, kind: "data", title: "Course data pipeline", jobs: 10)
   }
 
   func freePort() throws -> Int {
