@@ -32,6 +32,8 @@ public struct RunnerSettings: Sendable {
   public var defaultJobTimeout = 3600
   /// Signs the jobs' `id_tokens:` as GitLab would (nil: jobs that ask for one get none).
   public var idTokens: IDTokenIssuer?
+  /// GITLAB_USER_LOGIN (and the tokens' user_login).
+  public var userLogin = ProcessInfo.processInfo.environment["USER"] ?? "local"
   /// The runner's own environment as the phases inherit it.
   public var baseEnvironment: [String: String] = ProcessInfo.processInfo.environment
 
@@ -151,14 +153,15 @@ public final class JobRunner: @unchecked Sendable {
       ("CI_PROJECT_NAME", name), ("CI_PROJECT_NAMESPACE", namespace),
       ("CI_COMMIT_SHA", "0000000000000000000000000000000000000000"), ("CI_COMMIT_REF_NAME", "local"),
       ("CI_CONCURRENT_ID", "0"), ("CI_CONCURRENT_PROJECT_ID", "0"),
-      ("GITLAB_USER_LOGIN", settings.idTokens?.userLogin ?? ProcessInfo.processInfo.environment["USER"] ?? "local"),
+      ("GITLAB_USER_LOGIN", settings.userLogin),
       ("CI_RUNNER_VERSION", "ci-local"), ("CI_JOB_SERVICES", ""),
     ]
     if let issuer = settings.idTokens {
       for request in job.idTokens {
         // A job asking for a token ci-local cannot sign fails at run, as a driver's refusal.
         if let token = try? issuer.token(
-          audiences: request.audiences, jobID: ciJobID, pipelineID: pipelineID, projectPath: projectPath, timeout: timeoutSeconds)
+          audiences: request.audiences, jobID: ciJobID, pipelineID: pipelineID, projectPath: projectPath,
+          userLogin: settings.userLogin, timeout: timeoutSeconds)
         {
           list.append((request.variable, token))
         }
@@ -511,15 +514,13 @@ public enum ConfigJSON {
 public struct IDTokenIssuer: Sendable {
   public var minter: IDTokenMinter
   public var issuer: String
-  public var userLogin: String
 
-  public init(minter: IDTokenMinter, issuer: String, userLogin: String) {
+  public init(minter: IDTokenMinter, issuer: String) {
     self.minter = minter
     self.issuer = issuer
-    self.userLogin = userLogin
   }
 
-  func token(audiences: [String], jobID: Int, pipelineID: Int, projectPath: String, timeout: Int) throws -> String {
+  func token(audiences: [String], jobID: Int, pipelineID: Int, projectPath: String, userLogin: String, timeout: Int) throws -> String {
     let now = Date()
     // GitLab's tokens live as long as the job may (its timeout), plus 5 minutes.
     return try minter.mint(

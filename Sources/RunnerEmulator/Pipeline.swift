@@ -104,7 +104,7 @@ public struct Pipeline: Sendable {
       guard node.mapping != nil else { throw Error(message: "job '\(name)' must be a mapping") }
       var resolved = try resolveExtends(name: name, node: node, templates: templates, seen: [])
       if let defaults {
-        for key in ["before_script", "after_script", "timeout", "variables"] where resolved.mapping?[Node(key)] == nil {
+        for key in ["before_script", "after_script", "timeout", "variables", "id_tokens"] where resolved.mapping?[Node(key)] == nil {
           if let value = defaults[Node(key)], var map = resolved.mapping {
             map[Node(key)] = value
             resolved = .mapping(map)

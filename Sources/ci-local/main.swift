@@ -63,6 +63,7 @@ struct CILocal: ParsableCommand {
     options.projectPath = projectPath ?? "local/\(URL(fileURLWithPath: projectDirectory).lastPathComponent)"
     options.runner.gracefulKillTimeout = gracefulKillTimeout
     options.runner.defaultJobTimeout = defaultTimeout
+    if let user { options.runner.userLogin = user }
     if let idTokenKey {
       guard let pem = try? String(contentsOfFile: idTokenKey, encoding: .utf8) else {
         throw ValidationError("cannot read --id-token-key \(idTokenKey)")
@@ -74,8 +75,7 @@ struct CILocal: ParsableCommand {
           throw ValidationError("cannot write --jwks-out \(jwksOut): \(error.localizedDescription)")
         }
       }
-      let login = user ?? ProcessInfo.processInfo.environment["USER"] ?? "local"
-      options.runner.idTokens = IDTokenIssuer(minter: minter, issuer: idTokenIssuer, userLogin: login)
+      options.runner.idTokens = IDTokenIssuer(minter: minter, issuer: idTokenIssuer)
     } else if jwksOut != nil {
       throw ValidationError("--jwks-out needs --id-token-key")
     }
