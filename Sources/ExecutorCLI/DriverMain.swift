@@ -38,21 +38,31 @@ public struct DriverEnvironment {
 
   public func context() throws -> JobContext { try JobContext(environment: runner, settings: settings) }
 
-  /// The only place a backend is chosen.
-  public func scheduler(for context: JobContext) -> any Scheduler {
-    switch resolvedBackend {
+  /// The only place a backend is chosen. `cancellation` ends the scheduler's waits (a
+  /// full queue, a controller away) as soon as the runner stops the CI job.
+  public func scheduler(for context: JobContext, cancellation: CancellationFlag? = nil) throws -> any Scheduler {
+    switch try resolvedBackend() {
     case .slurm:
+      var retry = RetryPolicy()
+      if let cancellation { retry.isCancelled = { cancellation.isSet } }
+      let console = console
+      retry.note = { console.note($0) }
+      if let timeout = context.jobTimeoutSeconds, timeout > 0 { retry.queuePatience = TimeInterval(timeout) }
       return SlurmScheduler(
-        runner: ProcessCommandRunner(), environment: RunPhase.jobEnvironment(from: runner),
+        runner: ProcessCommandRunner(), environment: RunPhase.jobEnvironment(from: runner), retry: retry,
         commandPrefix: context.commandPrefix)
     case .local, .auto:
       return LocalScheduler(commandPrefix: context.commandPrefix)
     }
   }
 
-  public var resolvedBackend: DriverSettings.Backend {
+  public func resolvedBackend() throws -> DriverSettings.Backend {
     var backend = settings.backend
-    if let forced = runner.values["CI_SLURM_BACKEND"], let value = DriverSettings.Backend(rawValue: forced) {
+    if let forced = runner.values["CI_SLURM_BACKEND"], !forced.isEmpty {
+      guard let value = DriverSettings.Backend(rawValue: forced) else {
+        let allowed = DriverSettings.Backend.allCases.map(\.rawValue).joined(separator: ", ")
+        throw DriverFailure.system("CI_SLURM_BACKEND is '\(forced)'; allowed values: \(allowed)")
+      }
       backend = value
     }
     if backend == .auto {
@@ -174,6 +184,13 @@ public enum ExitCodeMapper {
       return .build(exitCode: exitCode, processExit: buildCode, message: message)
     case DriverFailure.system(let message):
       return .system(processExit: systemCode, message: message)
+    case let error as SchedulerError where error.code == .requestRefused:
+      // The user's request, refused by Slurm: the user can fix it, a retry cannot.
+      return .build(exitCode: 1, processExit: buildCode, message: error.message)
+    case let error as SchedulerError where error.code == .cancelled:
+      return .build(exitCode: 143, processExit: buildCode, message: error.message)
+    case let error as SchedulerError:
+      return .system(processExit: systemCode, message: error.message)
     default:
       return .system(processExit: systemCode, message: "\(error)")
     }

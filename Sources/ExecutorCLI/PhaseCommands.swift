@@ -41,7 +41,7 @@ public struct PrepareCommand: DriverCommand {
 
   public func run(_ environment: DriverEnvironment) throws {
     let context = try environment.context()
-    try PreparePhase(context: context, scheduler: environment.scheduler(for: context), console: environment.console).run()
+    try PreparePhase(context: context, scheduler: try environment.scheduler(for: context), console: environment.console).run()
   }
 }
 
@@ -59,7 +59,7 @@ public struct RunCommand: DriverCommand {
     SignalTrap.install(for: [SIGTERM, SIGINT, SIGHUP], flag: cancellation)
     let context = try environment.context()
     let phase = RunPhase(
-      context: context, scheduler: environment.scheduler(for: context), console: environment.console,
+      context: context, scheduler: try environment.scheduler(for: context, cancellation: cancellation), console: environment.console,
       cancellation: cancellation)
     try phase.run(scriptPath: scriptPath, stageName: stage)
   }
@@ -74,8 +74,8 @@ public struct CleanupCommand: DriverCommand {
 
   public func run(_ environment: DriverEnvironment) throws {
     // Cleanup runs after every failed prepare attempt too, possibly with nothing to clean.
-    guard let context = try? environment.context() else { return }
-    CleanupPhase(context: context, scheduler: environment.scheduler(for: context), console: environment.console).run()
+    guard let context = try? environment.context(), let scheduler = try? environment.scheduler(for: context) else { return }
+    CleanupPhase(context: context, scheduler: scheduler, console: environment.console).run()
   }
 }
 

@@ -127,4 +127,6 @@ public struct LocalScheduler: Scheduler {
     // Local jobs are always recorded before anything can go wrong (the pid is known at
     // spawn); there is no name registry to search.
   }
+
+  public func liveJobs(named name: String) throws -> [JobID] { [] }
 }
