@@ -70,26 +70,26 @@ public struct LinePrefixer {
 
   public mutating func feed(_ data: Data) -> Data {
     var out = Data()
-    data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
-      let input = bytes.bindMemory(to: UInt8.self)
+    // Raw pointers and memchr: this runs over every byte an array prints, debug builds too.
+    data.withUnsafeBytes { (input: UnsafeRawBufferPointer) in
+      guard let base = input.baseAddress else { return }
       var start = 0
       while start < input.count {
         let room = LinePrefixer.maxLine - pending.count
-        let window = input[start..<min(input.count, start + room)]
-        if let newline = window.firstIndex(of: UInt8(ascii: "\n")) {
-          emit(pending, input[start...newline], into: &out)
+        let length = min(input.count - start, room)
+        if let found = memchr(base + start, Int32(UInt8(ascii: "\n")), length) {
+          let end = base.distance(to: UnsafeRawPointer(found)) + 1
+          pending.withUnsafeBytes { emit($0, UnsafeRawBufferPointer(rebasing: input[start..<end]), into: &out) }
           pending.removeAll(keepingCapacity: true)
           continued = false
-          start = newline + 1
-        } else if pending.count + window.count < LinePrefixer.maxLine {
-          pending.append(contentsOf: window)
-          start = window.endIndex
+          start = end
         } else {
+          pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[start..<start + length]))
+          start += length
+          guard pending.count >= LinePrefixer.maxLine else { continue }
           // A full piece without a newline: pass it on, cut before a split character.
-          pending.append(contentsOf: window)
-          start = window.endIndex
           let cut = LinePrefixer.characterBoundary(in: pending)
-          emit(pending[..<cut], [UInt8(ascii: "\n")], into: &out)
+          pending.withUnsafeBytes { emit(UnsafeRawBufferPointer(rebasing: $0[..<cut]), nil, into: &out) }
           pending.removeSubrange(..<cut)
           continued = true
         }
@@ -98,10 +98,16 @@ public struct LinePrefixer {
     return out
   }
 
-  private func emit<A: Collection<UInt8>, B: Collection<UInt8>>(_ head: A, _ tail: B, into out: inout Data) {
+  /// The prefix, `head`, then `tail` (the rest of the line, its newline included) or, with
+  /// no tail, a newline that ends the piece.
+  private func emit(_ head: UnsafeRawBufferPointer, _ tail: UnsafeRawBufferPointer?, into out: inout Data) {
     out.append(contentsOf: continued ? continuedPrefix : prefix)
-    out.append(contentsOf: head)
-    out.append(contentsOf: tail)
+    if let start = head.baseAddress { out.append(start.assumingMemoryBound(to: UInt8.self), count: head.count) }
+    if let tail, let start = tail.baseAddress {
+      out.append(start.assumingMemoryBound(to: UInt8.self), count: tail.count)
+    } else if tail == nil {
+      out.append(UInt8(ascii: "\n"))
+    }
   }
 
   /// The end of the last whole UTF-8 character in `bytes` (all of it if none is split).
@@ -119,7 +125,7 @@ public struct LinePrefixer {
   public mutating func finish() -> Data {
     guard !pending.isEmpty else { return Data() }
     var out = Data()
-    emit(pending, [UInt8(ascii: "\n")], into: &out)
+    pending.withUnsafeBytes { emit($0, nil, into: &out) }
     pending.removeAll()
     continued = false
     return out

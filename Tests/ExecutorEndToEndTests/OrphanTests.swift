@@ -84,13 +84,15 @@ extension DriverJob {
 }
 
 /// Big arrays with a throttle: most tasks wait as the array's pending rest (`123_[88-98]`),
-/// which is not over until Slurm has started and ended each of them.
-@Suite struct ArrayAccountingTests {
+/// which is not over until Slurm has started and ended each of them. One at a time: the
+/// one-node cluster starts about 8 tasks per scheduling pass, so a 1000-task array takes
+/// some 6 minutes, and two at once would only queue behind each other.
+@Suite(.serialized) struct ArrayAccountingTests {
   @Test(arguments: Backend.slurmOnly.flatMap { backend in [(backend, 100, 1), (backend, 100, 2), (backend, 1000, 1), (backend, 1000, 2)] })
   func everyTaskOfAThrottledArrayIsWaitedFor(backend: Backend, tasks: Int, round: Int) throws {
     let job = try DriverJob(backend, parameters: "--array=0-\(tasks - 1)%\(tasks / 10) -t 10")
     defer { try? job.cleanup() }
-    let result = try job.runScript("sleep 0.$((RANDOM % 5))\necho \"task $SLURM_ARRAY_TASK_ID done\"")
+    let result = try job.runScript("sleep 0.$((RANDOM % 5))\necho \"task $SLURM_ARRAY_TASK_ID done\"", timeout: 1800)
     #expect(result.status == .exited(0), "round \(round): \(result.stderr.suffix(2000))")
     let missing = (0..<tasks).filter { !result.stdout.contains("[task \($0)] task \($0) done\n") }
     #expect(missing.isEmpty, "round \(round): no output from tasks \(missing.prefix(20))")
