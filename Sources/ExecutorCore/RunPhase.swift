@@ -211,13 +211,17 @@ public struct RunPhase: Sendable {
 
     /// Passes on each file's new bytes one chunk at a time (memory stays at a chunk). While
     /// the job runs, a file gets at most 64 chunks per tick so that the other tasks, a cancel
-    /// and the polls get their turn; the final drain reads every file to its end.
+    /// and the polls get their turn; the final drain reads every file to its end. Sets
+    /// `behind` when a file had more than its share: the loop then reads on at once.
+    var behind = false
     func drain(final: Bool) {
+      behind = false
       for task in tasks {
         var chunks = 0
         while final || chunks < 64 {
           let data = followers[task]!.readNew()
           if data.isEmpty { break }
+          if chunks == 63 { behind = true }
           chunks += 1
           if startedAt == nil { startedAt = Date() }
           lastOutput = Date()
@@ -328,7 +332,7 @@ public struct RunPhase: Sendable {
           lastHeartbeat = Date()
         }
       }
-      sleepSeconds(tick)
+      if !behind { sleepSeconds(tick) }
     }
     drain(final: true)
 
