@@ -278,8 +278,9 @@ public struct RunPhase: Sendable {
         break
       }
 
-      // Ask the controller only now and then: the status file reports a normal end.
-      // A task that got SIGTERM (time limit, scancel) is about to end: look sooner.
+      // Ask the scheduler only now and then while tasks run. A task that got SIGTERM (time
+      // limit, scancel) is about to end, and one that wrote its status only waits for the
+      // scheduler's word: look sooner.
       let terminated = statuses.values.contains { if case .terminated = $0 { return true } else { return false } }
       // Every unconfirmed task has written its status: only the scheduler's word is missing.
       let confirming = unfinished().allSatisfy { statuses[$0] != nil }
