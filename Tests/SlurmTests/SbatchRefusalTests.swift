@@ -2,8 +2,10 @@ import ChildProcesses
 import Slurm
 import Testing
 
-/// Every recorded sbatch refusal lands in one class (Fixtures/sbatch, recorded on the
-/// project's Slurm 22.05 cluster; the submit-limit ones with scripts/slurm-local's ci-limit1).
+/// Every sbatch refusal lands in one class. Fixtures/sbatch are recorded on the project's
+/// Slurm 22.05 cluster (qos-submit-limit with scripts/slurm-local's ci-limit1), except four
+/// that this one-node cluster cannot produce on demand, written from Slurm 22.05's own
+/// messages: assoc-submit-limit, max-job-count, socket-timed-out, invalid-user.
 @Suite struct SbatchRefusalTests {
   @Test(arguments: [
     ("invalid-number.txt", "Invalid numeric value \"abc\" for --cpus-per-task."),
