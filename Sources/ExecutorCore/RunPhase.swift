@@ -247,6 +247,8 @@ public struct RunPhase: Sendable {
       for task in tasks where statuses[task] == nil || !(endedInScheduler.contains(task) || schedulerUnknown) {
         let path = JobFiles.status(in: job.directory, task: task, isArray: isArray)
         if let text = try? String(contentsOfFile: path, encoding: .utf8), let status = WrapperScript.parseStatus(text) {
+          // A new status: ask the scheduler for its word now rather than at the next poll.
+          if statuses[task] == nil && !endedInScheduler.contains(task) { lastPoll = .distantPast }
           statuses[task] = status
           if startedAt == nil { startedAt = Date() }
         }
@@ -284,7 +286,7 @@ public struct RunPhase: Sendable {
       let terminated = statuses.values.contains { if case .terminated = $0 { return true } else { return false } }
       // Every unconfirmed task has written its status: only the scheduler's word is missing.
       let confirming = unfinished().allSatisfy { statuses[$0] != nil }
-      let pollEvery = cancelled || terminated || confirming ? 1.0 : (startedAt == nil ? min(settings.pollSeconds, 5) : settings.pollSeconds)
+      let pollEvery = confirming ? 0.5 : cancelled || terminated ? 1.0 : (startedAt == nil ? min(settings.pollSeconds, 5) : settings.pollSeconds)
       if Date().timeIntervalSince(lastPoll) >= pollEvery {
         lastPoll = Date()
         do {
