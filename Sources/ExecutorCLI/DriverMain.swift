@@ -192,7 +192,7 @@ public enum ExitCodeMapper {
     case let error as SchedulerError:
       return .system(processExit: systemCode, message: error.message)
     default:
-      return .system(processExit: systemCode, message: "\(error)")
+      return .system(processExit: systemCode, message: ErrorText.oneLine(error))
     }
   }
 

@@ -68,7 +68,7 @@ public struct PreparePhase: Sendable {
     } catch let failure as DriverFailure {
       throw failure
     } catch {
-      throw DriverFailure.system("cannot create the job's directories under \(context.accountRoot): \(error)")
+      throw DriverFailure.system("cannot create the job's directories under \(context.accountRoot): \(ErrorText.oneLine(error))")
     }
     LogRetention.sweep(context.logsDirectory, olderThanDays: context.settings.keepLogsDays)
     // Jobs ledgers are read by a pipeline's later jobs: kept a week at least, whatever

@@ -197,6 +197,16 @@ import Testing
     #expect(prepare.stderr == "ERROR: CI_SLURM_BACKEND is 'bogus'; allowed values: auto, slurm, local\n")
   }
 
+  @Test func aDataRootUnderAPlainFileIsOneLineWithThePath() throws {
+    // Was: ... Error Domain=NSCocoaErrorDomain Code=512 "(null)" UserInfo={...}
+    let job = try DriverJob(.local)
+    try "x".write(toFile: "\(job.tmp)/plain", atomically: true, encoding: .utf8)
+    job.env["CI_SLURM_DATA_ROOT"] = "\(job.tmp)/plain/data"
+    let prepare = try job.phase("ci-prepare")
+    #expect(prepare.status == .exited(2))
+    #expect(prepare.stderr == "ERROR: cannot create the job's directories under \(job.tmp)/plain/data: \(job.tmp)/plain/data: Not a directory\n")
+  }
+
   @Test func anArrayIndexPastIntIsOneLineNotACrash() throws {
     // It trapped on arithmetic overflow (exit 132).
     let job = try DriverJob(.local, parameters: "--array=0,0-9223372036854775807")
