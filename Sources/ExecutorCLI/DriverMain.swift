@@ -52,11 +52,18 @@ public struct DriverEnvironment {
 
   public func context() -> JobContext { JobContext(environment: runner, settings: settings, trusted: trusted) }
 
-  /// The only place a backend is chosen.
-  public func scheduler(for context: JobContext) throws -> any Scheduler {
+  /// The only place a backend is chosen. `cancellation` ends the scheduler's waits (a
+  /// full queue, a controller away) as soon as the runner stops the CI job.
+  public func scheduler(for context: JobContext, cancellation: CancellationFlag? = nil) throws -> any Scheduler {
     switch try resolvedBackend() {
     case .slurm:
-      return SlurmScheduler(runner: ProcessCommandRunner(), environment: RunPhase.jobEnvironment(from: runner))
+      var retry = RetryPolicy()
+      if let cancellation { retry.isCancelled = { cancellation.isSet } }
+      let console = console
+      retry.note = { console.note($0) }
+      if let timeout = context.jobTimeoutSeconds, timeout > 0 { retry.queuePatience = TimeInterval(timeout) }
+      return SlurmScheduler(
+        runner: ProcessCommandRunner(), environment: RunPhase.jobEnvironment(from: runner), retry: retry)
     case .local, .auto:
       return LocalScheduler()
     }
@@ -204,8 +211,15 @@ public enum ExitCodeMapper {
       return .build(exitCode: exitCode, processExit: buildCode, message: message)
     case DriverFailure.system(let message):
       return .system(processExit: systemCode, message: message)
+    case let error as SchedulerError where error.code == .requestRefused:
+      // The user's request, refused by Slurm: the user can fix it, a retry cannot.
+      return .build(exitCode: 1, processExit: buildCode, message: error.message)
+    case let error as SchedulerError where error.code == .cancelled:
+      return .build(exitCode: 143, processExit: buildCode, message: error.message)
+    case let error as SchedulerError:
+      return .system(processExit: systemCode, message: error.message)
     default:
-      return .system(processExit: systemCode, message: "\(error)")
+      return .system(processExit: systemCode, message: ErrorText.oneLine(error))
     }
   }
 

@@ -13,65 +13,121 @@
 /// read, in order, none twice. Bytes are passed on untouched, so a UTF-8 character split
 /// across two reads arrives whole, and a last line without a newline is not lost.
 public final class OutputFollower {
+  /// One read's worth: big enough for a fast burst, small enough that ci-run stays small
+  /// (each chunk is written out before the next is read).
+  public static let chunkSize = 1 << 20
   public let path: String
   private var fd: Int32 = -1
-  private var buffer = [UInt8](repeating: 0, count: 1 << 16)
   public private(set) var bytesRead = 0
 
   public init(path: String) { self.path = path }
   deinit { if fd >= 0 { close(fd) } }
 
-  /// New bytes since the last call; empty when nothing was written (or no file yet).
+  /// At most one chunk of new bytes; empty when nothing new was written (or no file yet).
+  /// Callers that must reach the end of the file call it until it returns empty. The file's
+  /// size is asked first, so an array's thousand idle files cost no buffers.
   public func readNew() -> Data {
     if fd < 0 {
       fd = open(path, O_RDONLY | O_CLOEXEC)
       if fd < 0 { return Data() }
     }
-    var data = Data()
+    var info = stat()
+    guard fstat(fd, &info) == 0, Int(info.st_size) > bytesRead else { return Data() }
+    var data = Data(count: min(Int(info.st_size) - bytesRead, OutputFollower.chunkSize))
     while true {
-      let count = read(fd, &buffer, buffer.count)
+      let count = data.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
       if count > 0 {
-        data.append(contentsOf: buffer[0..<count])
         bytesRead += count
-        if data.count > 1 << 22 { break }  // hand on big bursts in pieces
-      } else if count < 0 && errno == EINTR {
-        continue
-      } else {
-        break
+        if count < data.count { data.removeSubrange(count...) }
+        return data
       }
+      if count < 0 && errno == EINTR { continue }
+      return Data()
     }
-    return data
   }
 }
 
 /// Marks each line of an array task's output with its task, `[task 3] `, holding a partial
 /// last line back until its newline comes (or the task ends).
+///
+/// Memory stays bounded: a line longer than `maxLine` (64 KiB) is passed on in pieces of at
+/// most that size, each ended with a newline. The first piece has the usual prefix; each
+/// later piece of the same line is marked as continued, `[task 3+] `. Pieces end on a UTF-8
+/// character boundary, so joining them (minus the prefix and the newline before each `+`
+/// piece) gives back the line.
 public struct LinePrefixer {
+  public static let maxLine = 64 << 10
   public let prefix: [UInt8]
+  public let continuedPrefix: [UInt8]
   private var pending: [UInt8] = []
+  /// Whether `pending` continues a line already partly passed on.
+  private var continued = false
 
-  public init(task: Int) { prefix = Array("[task \(task)] ".utf8) }
+  public init(task: Int) {
+    prefix = Array("[task \(task)] ".utf8)
+    continuedPrefix = Array("[task \(task)+] ".utf8)
+  }
 
   public mutating func feed(_ data: Data) -> Data {
     var out = Data()
-    for byte in data {
-      pending.append(byte)
-      if byte == UInt8(ascii: "\n") {
-        out.append(contentsOf: prefix)
-        out.append(contentsOf: pending)
-        pending.removeAll(keepingCapacity: true)
+    // Raw pointers and memchr: this runs over every byte an array prints, debug builds too.
+    data.withUnsafeBytes { (input: UnsafeRawBufferPointer) in
+      guard let base = input.baseAddress else { return }
+      var start = 0
+      while start < input.count {
+        let room = LinePrefixer.maxLine - pending.count
+        let length = min(input.count - start, room)
+        if let found = memchr(base + start, Int32(UInt8(ascii: "\n")), length) {
+          let end = base.distance(to: UnsafeRawPointer(found)) + 1
+          pending.withUnsafeBytes { emit($0, UnsafeRawBufferPointer(rebasing: input[start..<end]), into: &out) }
+          pending.removeAll(keepingCapacity: true)
+          continued = false
+          start = end
+        } else {
+          pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[start..<start + length]))
+          start += length
+          guard pending.count >= LinePrefixer.maxLine else { continue }
+          // A full piece without a newline: pass it on, cut before a split character.
+          let cut = LinePrefixer.characterBoundary(in: pending)
+          pending.withUnsafeBytes { emit(UnsafeRawBufferPointer(rebasing: $0[..<cut]), nil, into: &out) }
+          pending.removeSubrange(..<cut)
+          continued = true
+        }
       }
     }
     return out
   }
 
+  /// The prefix, `head`, then `tail` (the rest of the line, its newline included) or, with
+  /// no tail, a newline that ends the piece.
+  private func emit(_ head: UnsafeRawBufferPointer, _ tail: UnsafeRawBufferPointer?, into out: inout Data) {
+    out.append(contentsOf: continued ? continuedPrefix : prefix)
+    if let start = head.baseAddress { out.append(start.assumingMemoryBound(to: UInt8.self), count: head.count) }
+    if let tail, let start = tail.baseAddress {
+      out.append(start.assumingMemoryBound(to: UInt8.self), count: tail.count)
+    } else if tail == nil {
+      out.append(UInt8(ascii: "\n"))
+    }
+  }
+
+  /// The end of the last whole UTF-8 character in `bytes` (all of it if none is split).
+  static func characterBoundary(in bytes: [UInt8]) -> Int {
+    // The last lead byte (not 10xxxxxx) is at most 4 bytes from the end in valid UTF-8.
+    guard let lead = bytes.indices.reversed().prefix(4).first(where: { bytes[$0] & 0xC0 != 0x80 }) else {
+      return bytes.count  // not UTF-8: any cut is as good as another
+    }
+    let byte = bytes[lead]
+    let length = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : byte >= 0xC0 ? 2 : 1
+    return lead + length <= bytes.count || lead == 0 ? bytes.count : lead
+  }
+
   /// The partial last line, with a newline so the next task's line starts cleanly.
   public mutating func finish() -> Data {
     guard !pending.isEmpty else { return Data() }
-    var out = Data(prefix)
-    out.append(contentsOf: pending)
-    out.append(UInt8(ascii: "\n"))
+    var out = Data()
+    pending.withUnsafeBytes { emit($0, nil, into: &out) }
     pending.removeAll()
+    continued = false
     return out
   }
 }

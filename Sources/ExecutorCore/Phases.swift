@@ -68,7 +68,7 @@ public struct PreparePhase: Sendable {
     } catch let failure as DriverFailure {
       throw failure
     } catch {
-      throw DriverFailure.system("cannot create the job's directories under \(context.accountRoot): \(error)")
+      throw DriverFailure.system("cannot create the job's directories under \(context.accountRoot): \(ErrorText.oneLine(error))")
     }
     LogRetention.sweep(context.logsDirectory, olderThanDays: context.settings.keepLogsDays)
     // Jobs ledgers are read by a pipeline's later jobs: kept a week at least, whatever
@@ -104,17 +104,28 @@ public struct CleanupPhase: Sendable {
 
   public func run() {
     let state = JobState.load(context.stateFile)
+    // Submissions whose id is unknown (ci-run died in sbatch) are found by name below.
     for submission in state.submissions where !submission.finished {
+      guard let id = submission.id else { continue }
       do {
-        if let id = submission.id {
-          try scheduler.cancel(id)
-          console.note("Cancelled \(scheduler.name) job \(id) left by stage \(submission.stage)")
-        } else {
-          try scheduler.cancel(named: submission.name)
-          console.note("Cancelled \(scheduler.name) jobs named \(submission.name) (stage \(submission.stage))")
-        }
+        try scheduler.cancel(id)
+        console.note("Cancelled \(scheduler.name) job \(id) left by stage \(submission.stage)")
       } catch {
         console.note("Could not cancel the job of stage \(submission.stage): \(error)")
+      }
+    }
+    // The last word, whatever ci-run recorded (a lost sbatch answer, a failed scancel, a
+    // job that wrote its own status): cancel by the CI job's name, which is idempotent,
+    // then ask once whether anything is left.
+    for name in Set(state.submissions.map(\.name)).sorted() {
+      do {
+        try scheduler.cancel(named: name)
+        let left = try scheduler.liveJobs(named: name)
+        if !left.isEmpty {
+          console.note("\(scheduler.name) still lists job(s) \(left.map(\.raw).joined(separator: ", ")) named \(name) after the cancel")
+        }
+      } catch {
+        console.note("Could not cancel the jobs named \(name): \(error)")
       }
     }
     let manager = FileManager.default

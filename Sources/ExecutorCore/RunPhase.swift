@@ -129,9 +129,13 @@ public struct RunPhase: Sendable {
     do {
       id = try scheduler.submit(job)
     } catch let error as SchedulerError {
-      state.submissions[index].finished = true
-      try? state.save(context.stateFile)
-      throw DriverFailure.system(error.message)
+      // Only a refusal means nothing was submitted; otherwise (a lost answer, a cancel
+      // mid-wait) the job may exist, and cleanup must look for it by name.
+      if error.code == .requestRefused || error.code == .submissionRefused {
+        state.submissions[index].finished = true
+        try? state.save(context.stateFile)
+      }
+      throw error
     }
     state.submissions[index].id = id
     try state.save(context.stateFile)
@@ -143,7 +147,7 @@ public struct RunPhase: Sendable {
       scheduler_job_id: id.raw, host: ProcessInfo.processInfo.hostName, time: submittedAt.timeIntervalSince1970, result: nil)
     ledger?.append(entry)
 
-    let verdict = follow(job: job, id: id, submittedAt: submittedAt)
+    let (verdict, ended) = follow(job: job, id: id, submittedAt: submittedAt)
     // A job that failed by the scheduler's hand (node failure, lost job) can still be
     // listed as running, and cleanup skips finished submissions: cancel it here. A build
     // failure wrote its status file, so that job has ended and needs no extra RPC.
@@ -153,13 +157,15 @@ public struct RunPhase: Sendable {
     entry.time = Date().timeIntervalSince1970
     ledger?.append(entry)
     state = JobState.load(context.stateFile)
-    if index < state.submissions.count { state.submissions[index].finished = true }
+    // A job that did not end when asked to stays on cleanup's list.
+    if index < state.submissions.count { state.submissions[index].finished = ended }
     try? state.save(context.stateFile)
     if let verdict { throw verdict }
   }
 
-  /// Streams the job's output until every task has ended, then decides the verdict.
-  func follow(job: BatchJob, id: JobID, submittedAt: Date) -> DriverFailure? {
+  /// Streams the job's output until every task has ended, then decides the verdict; `ended`
+  /// is false when the job did not end within `cancel_wait_seconds` of a cancel.
+  func follow(job: BatchJob, id: JobID, submittedAt: Date) -> (verdict: DriverFailure?, ended: Bool) {
     let tasks = job.taskIDs
     let isArray = job.isArray
     var followers: [Int: OutputFollower] = [:]
@@ -179,13 +185,24 @@ public struct RunPhase: Sendable {
     var unavailableSince: Date? = nil
     var cancelled = false
     var cancelDeadline = Date.distantFuture
+    var ended = true
     let tick = settings.outputPollMilliseconds / 1000
     var lastByte: UInt8? = nil
 
+    /// Passes on each file's new bytes one chunk at a time (memory stays at a chunk). While
+    /// the job runs, a file gets at most 64 chunks per tick so that the other tasks, a cancel
+    /// and the polls get their turn; the final drain reads every file to its end. Sets
+    /// `behind` when a file had more than its share: the loop then reads on at once.
+    var behind = false
     func drain(final: Bool) {
+      behind = false
       for task in tasks {
-        let data = followers[task]!.readNew()
-        if !data.isEmpty {
+        var chunks = 0
+        while final || chunks < 64 {
+          let data = followers[task]!.readNew()
+          if data.isEmpty { break }
+          if chunks == 63 { behind = true }
+          chunks += 1
           if startedAt == nil { startedAt = Date() }
           lastOutput = Date()
           if isArray {
@@ -203,22 +220,26 @@ public struct RunPhase: Sendable {
       }
     }
 
+    /// A task's status file is written by the job's own account, so the job could write
+    /// `exit 0` itself and run on: it is read again until the scheduler says the task ended
+    /// (the wrapper writes it last, just before it exits), and only then trusted.
     func readStatuses() {
-      for task in tasks where statuses[task] == nil {
+      for task in tasks where statuses[task] == nil || !(endedInScheduler.contains(task) || schedulerUnknown) {
         let path = JobFiles.status(in: job.directory, task: task, isArray: isArray)
         if let text = try? String(contentsOfFile: path, encoding: .utf8), let status = WrapperScript.parseStatus(text) {
+          // A new status: ask the scheduler for its word now rather than at the next poll.
+          if statuses[task] == nil && !endedInScheduler.contains(task) { lastPoll = .distantPast }
           statuses[task] = status
           if startedAt == nil { startedAt = Date() }
         }
       }
     }
 
-    /// Tasks done for good: a clean exit status, or the scheduler says they ended.
+    /// Tasks not done for good: done means the scheduler says the task ended (or no longer
+    /// knows the job at all). For an array, every task id must be accounted for, the ones in
+    /// the still-pending rest (`123_[88-98%4]`) included, which the snapshot lists per task.
     func unfinished() -> [Int] {
-      tasks.filter { task in
-        if case .exited? = statuses[task] { return false }
-        return !(endedInScheduler.contains(task) || schedulerUnknown)
-      }
+      tasks.filter { !(endedInScheduler.contains($0) || schedulerUnknown) }
     }
 
     while true {
@@ -235,41 +256,45 @@ public struct RunPhase: Sendable {
       }
       if cancelled && Date() > cancelDeadline {
         note(after: lastByte, "Job \(id) did not end within \(Int(settings.cancelWaitSeconds)) s of the cancel; ci-cleanup will cancel it again")
+        ended = false
         break
       }
 
-      // Ask the controller only now and then: the status file reports a normal end.
-      // A task that got SIGTERM (time limit, scancel) is about to end: look sooner.
+      // Ask the scheduler only now and then while tasks run. A task that got SIGTERM (time
+      // limit, scancel) is about to end, and one that wrote its status only waits for the
+      // scheduler's word: look sooner.
       let terminated = statuses.values.contains { if case .terminated = $0 { return true } else { return false } }
-      let pollEvery = cancelled || terminated ? 1.0 : (startedAt == nil ? min(settings.pollSeconds, 5) : settings.pollSeconds)
+      // Every unconfirmed task has written its status: only the scheduler's word is missing.
+      let confirming = unfinished().allSatisfy { statuses[$0] != nil }
+      let pollEvery = confirming ? 0.5 : cancelled || terminated ? 1.0 : (startedAt == nil ? min(settings.pollSeconds, 5) : settings.pollSeconds)
       if Date().timeIntervalSince(lastPoll) >= pollEvery {
         lastPoll = Date()
         do {
           let snapshot = try scheduler.snapshot(of: id)
           if unavailableSince != nil { note(after: lastByte, "\(scheduler.name) answers again") }
           unavailableSince = nil
-          schedulerUnknown = snapshot.unknown
+          if snapshot.unknown && !schedulerUnknown {
+            schedulerUnknown = true
+            statuses = [:]  // read again: written before the end, they are final now
+          }
           pendingReason = nil
           for (task, state) in snapshot.tasks {
             switch state {
-            case .ended: endedInScheduler.insert(task)
+            case .ended: if endedInScheduler.insert(task).inserted { statuses[task] = nil }
             case .pending(let reason): pendingReason = reason
             case .running: if startedAt == nil { startedAt = Date() }
             }
           }
           if let rest = snapshot.pendingRest { pendingReason = pendingReason ?? rest }
-          if !snapshot.unknown && !snapshot.tasks.isEmpty && snapshot.tasks.values.allSatisfy({ $0 == .ended }) {
-            // Ended tasks not listed (a pending array's rest never split) count as ended too.
-            tasks.forEach { endedInScheduler.insert($0) }
-          }
-          if !unfinished().isEmpty || statuses.count == tasks.count {
-            // fall through
-          } else {
-            // The scheduler says done, but a status file may still be on its way over a
-            // shared file system: give it a moment before trusting the scheduler alone.
-            sleepSeconds(1)
-            drain(final: false)
+          if unfinished().isEmpty {
             readStatuses()
+            if statuses.count < tasks.count {
+              // The scheduler says done, but a status file may still be on its way over a
+              // shared file system: give it a moment before trusting the scheduler alone.
+              sleepSeconds(1)
+              drain(final: false)
+              readStatuses()
+            }
           }
         } catch {
           if unavailableSince == nil {
@@ -290,7 +315,7 @@ public struct RunPhase: Sendable {
           lastHeartbeat = Date()
         }
       }
-      sleepSeconds(tick)
+      if !behind { sleepSeconds(tick) }
     }
     drain(final: true)
 
@@ -312,9 +337,9 @@ public struct RunPhase: Sendable {
     let ran = startedAt.map { finished.timeIntervalSince($0) } ?? 0
     note(after: lastByte, "\(scheduler.name) job \(id) ended: queued about \(Self.duration(queued)), ran about \(Self.duration(ran))")
     if cancelled {
-      return .build(exitCode: 143, message: "\(scheduler.name) job \(id) was cancelled because the CI job was stopped")
+      return (.build(exitCode: 143, message: "\(scheduler.name) job \(id) was cancelled because the CI job was stopped"), ended)
     }
-    return JobVerdict.decide(jobID: id, outcomes: outcomes, isArray: isArray, scheduler: scheduler.name)
+    return (JobVerdict.decide(jobID: id, outcomes: outcomes, isArray: isArray, scheduler: scheduler.name), ended)
   }
 
   /// The scheduler's end states, waiting out COMPLETING (a job killed at its time limit is

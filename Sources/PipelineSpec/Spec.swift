@@ -178,7 +178,7 @@ struct SpecReader {
       let what = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
       return SpecError(file: file, line: mark.line, column: mark.column, message: "YAML syntax error: \(what)")
     default:
-      return SpecError(file: file, line: 1, column: 1, message: "YAML error: \(error)")
+      return SpecError(file: file, line: 1, column: 1, message: "YAML error: \("\(error)".split(separator: "\n").first ?? "")")
     }
   }
 

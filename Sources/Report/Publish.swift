@@ -102,10 +102,28 @@ public struct Publisher {
       "pipeline": pipeline.facts.map { ["label": $0.label, "value": $0.value] },
       "generated": ISO8601DateFormatter().string(from: Date()),
     ]
+    try Publisher.checkDelimiters(template)
     do {
       return try environment.renderTemplate(string: template, context: context)
     } catch {
       throw WorkerError("publish: the template does not render: \(error)")
+    }
+  }
+
+  /// Stencil's lexer drops everything after a `{{`, `{%` or `{#` it cannot close (a page
+  /// of 4 bytes, and no error): each must be closed before the next one opens.
+  static func checkDelimiters(_ template: String) throws {
+    let pairs: [(open: String, close: String)] = [("{{", "}}"), ("{%", "%}"), ("{#", "#}")]
+    var rest = Substring(template)
+    while let opening = pairs.compactMap({ pair in rest.range(of: pair.open).map { (pair, $0) } }).min(by: { $0.1.lowerBound < $1.1.lowerBound }) {
+      let (pair, range) = opening
+      let after = rest[range.upperBound...]
+      let next = pairs.compactMap { after.range(of: $0.open)?.lowerBound }.min() ?? after.endIndex
+      guard let close = after.range(of: pair.close), close.lowerBound < next else {
+        let line = template[..<range.lowerBound].filter { $0 == "\n" }.count + 1
+        throw WorkerError("publish: the template's \(pair.open) on line \(line) is not closed with \(pair.close)")
+      }
+      rest = after[close.upperBound...]
     }
   }
 

@@ -39,7 +39,14 @@ public struct Pipeline: Sendable {
       guard node.mapping != nil else { throw Error(message: "\(file): the top level must be a mapping of jobs and keywords") }
       return node
     } catch let error as YamlError {
-      throw Error(message: "\(file): YAML error: \(error)")
+      // Yams's own text spans lines (the snippet and a caret): one line with the place.
+      switch error {
+      case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _):
+        let what = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
+        throw Error(message: "\(file):\(mark.line):\(mark.column): YAML syntax error: \(what)")
+      default:
+        throw Error(message: "\(file): YAML error: \("\(error)".split(separator: "\n").first ?? "")")
+      }
     }
   }
 

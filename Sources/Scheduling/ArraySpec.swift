@@ -9,6 +9,9 @@ public struct ArraySpec: Equatable, Sendable, CustomStringConvertible {
   /// A guard against expressions that would make the driver follow millions of files;
   /// admins can set a lower cap in the settings.
   public static let hardLimit = 100_000
+  /// Slurm's own ceiling (MaxArraySize is at most 4000001): a bigger index can never be
+  /// submitted, and refusing it here keeps the arithmetic below far from overflow.
+  public static let maxIndex = 4_000_000
 
   public struct ParseError: Error, Equatable, CustomStringConvertible, Sendable {
     public var message: String
@@ -21,7 +24,7 @@ public struct ArraySpec: Equatable, Sendable, CustomStringConvertible {
     throttle = nil
     if let percent = body.firstIndex(of: "%") {
       let limit = body[body.index(after: percent)...]
-      guard let value = Int(limit), value > 0 else {
+      guard let value = ArraySpec.number(limit), value > 0 else {
         throw ParseError(message: "--array=\(text): the throttle after % must be a positive whole number")
       }
       throttle = value
@@ -36,17 +39,20 @@ public struct ArraySpec: Equatable, Sendable, CustomStringConvertible {
       var range = part
       var step = 1
       if let colon = part.firstIndex(of: ":") {
-        guard let value = Int(part[part.index(after: colon)...]), value > 0 else {
+        guard let value = ArraySpec.number(part[part.index(after: colon)...]), value > 0 else {
           throw ParseError(message: "--array=\(text): the step after : must be a positive whole number")
         }
         step = value
         range = part[..<colon]
       }
       let bounds = range.split(separator: "-", omittingEmptySubsequences: false)
-      guard (1...2).contains(bounds.count), let low = Int(bounds[0]), low >= 0,
-        let high = bounds.count == 2 ? Int(bounds[1]) : low, high >= low
+      guard (1...2).contains(bounds.count), let low = ArraySpec.number(bounds[0]),
+        let high = bounds.count == 2 ? ArraySpec.number(bounds[1]) : low, high >= low
       else {
         throw ParseError(message: "--array=\(text): '\(part)' is not an index or a range like 0-9")
+      }
+      guard high <= ArraySpec.maxIndex else {
+        throw ParseError(message: "--array=\(text): index \(bounds.last!) is over Slurm's largest array index (\(ArraySpec.maxIndex))")
       }
       guard (high - low) / step + ids.count < ArraySpec.hardLimit else {
         throw ParseError(message: "--array=\(text): more than \(ArraySpec.hardLimit) tasks")
@@ -59,4 +65,11 @@ public struct ArraySpec: Equatable, Sendable, CustomStringConvertible {
   }
 
   public var description: String { text }
+
+  /// Plain decimal digits only (no sign, else nil); a number too big for an Int is Int.max,
+  /// which is over every limit and is refused as such.
+  static func number(_ text: Substring) -> Int? {
+    guard !text.isEmpty, text.utf8.allSatisfy({ (48...57).contains($0) }) else { return nil }
+    return Int(text) ?? Int.max
+  }
 }

@@ -51,12 +51,15 @@ public protocol CommandRunner: Sendable {
   func run(_ command: Command) throws -> CommandResult
 }
 
-/// Runs commands as real child processes.
+/// Runs commands as real child processes, each in its own process group: the runner's
+/// SIGTERM goes to ci-run's whole group, and an sbatch killed mid-submission may have
+/// submitted a job whose id is then lost. ci-run handles the signal itself and lets the
+/// command finish.
 public struct ProcessCommandRunner: CommandRunner {
   public init() {}
 
   public func run(_ command: Command) throws -> CommandResult {
-    let child = try ChildProcess(arguments: command.arguments, environment: command.environment)
+    let child = try ChildProcess(arguments: command.arguments, environment: command.environment, newProcessGroup: true)
     var out = Data()
     var err = Data()
     let finished = PipeDrain.drain(child, deadline: Date().addingTimeInterval(command.timeout)) {

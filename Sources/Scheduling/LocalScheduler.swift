@@ -18,10 +18,8 @@ public import ChildProcesses
 /// the `ci-run` that started it being killed, and `cancel` can end all of it.
 public struct LocalScheduler: Scheduler {
   public let name = "local"
-  /// Runs the job as another account (`runuser -u NAME --`), or empty.
-  let commandPrefix: [String]
 
-  public init(commandPrefix: [String] = []) { self.commandPrefix = commandPrefix }
+  public init() {}
 
   public func checkAvailable() throws {
     _ = try ChildProcess.resolve("bash", path: ProcessInfo.processInfo.environment["PATH"])
@@ -78,7 +76,7 @@ public struct LocalScheduler: Scheduler {
     // The job id is the supervisor's pid, which the supervisor's environment cannot know
     // before it starts; an `exec` through env sets it.
     let child = try ChildProcess(
-      arguments: commandPrefix + ["bash", "-c", "export SLURM_JOB_ID=$$ SLURM_ARRAY_JOB_ID=$$; exec bash \(q(supervisor))"],
+      arguments: ["bash", "-c", "export SLURM_JOB_ID=$$ SLURM_ARRAY_JOB_ID=$$; exec bash \(q(supervisor))"],
       environment: environment, workingDirectory: job.workingDirectory,
       stdout: .null, stderr: .file("\(job.directory)/local-supervisor.log"), newSession: true)
     return JobID("local-\(child.pid)")
@@ -127,4 +125,6 @@ public struct LocalScheduler: Scheduler {
     // Local jobs are always recorded before anything can go wrong (the pid is known at
     // spawn); there is no name registry to search.
   }
+
+  public func liveJobs(named name: String) throws -> [JobID] { [] }
 }

@@ -17,8 +17,11 @@ public protocol Scheduler: Sendable {
   /// Cancels the job (every task); succeeds when the job has already ended.
   func cancel(_ id: JobID) throws
   /// Cancels every job of the current user with this name: the safety net for a submission
-  /// whose id was never recorded.
+  /// whose id was never recorded, and cleanup's last word.
   func cancel(named name: String) throws
+  /// The current user's jobs of this name that are still pending or running: what cleanup
+  /// checks it left nothing behind.
+  func liveJobs(named name: String) throws -> [JobID]
   /// Why a pending job waits, in the scheduler's words; asked only at heartbeat time.
   func pendingReason(of id: JobID) -> String?
 }
@@ -151,8 +154,13 @@ public struct SchedulerError: Error, Equatable, CustomStringConvertible, Sendabl
   public enum Code: Equatable, Sendable {
     /// The controller did not answer (after retries).
     case unavailable
-    /// The scheduler refused the job (bad partition, over a limit, QOS...).
+    /// The user's request is wrong (unknown partition, more than the cluster has, a bad
+    /// number...): a build failure, the user can fix it.
+    case requestRefused
+    /// The scheduler refused the job for a reason the user cannot fix.
     case submissionRefused
+    /// The CI job was stopped (SIGTERM) while the submission waited.
+    case cancelled
     /// A command's output made no sense.
     case unexpectedOutput
     case commandFailed

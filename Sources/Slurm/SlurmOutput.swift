@@ -52,12 +52,24 @@ public struct SqueueRecord: Equatable, Sendable {
     for record in records {
       let state = SlurmState.taskState(record.state, reason: record.reason)
       if let rest = record.pendingRest {
-        snapshot.pendingRest = "\(rest) (\(record.reason))"
+        snapshot.addRest(rest, state: state, reason: record.reason)
       } else {
         snapshot.tasks[record.taskID ?? 0] = state
       }
     }
     return snapshot
+  }
+}
+
+extension JobSnapshot {
+  /// An array's not-yet-split rest (`88-98%4`, `1,3,5-7`): each of its tasks is listed with
+  /// the rest's state, so that the tasks still waiting count as not ended. Rows for single
+  /// tasks win over the rest. A rest that cannot be read leaves its tasks unlisted, which
+  /// keeps them unfinished rather than ending them early.
+  mutating func addRest(_ rest: String, state: TaskState, reason: String) {
+    if case .pending = state { pendingRest = "\(rest) (\(reason))" }
+    guard let spec = try? ArraySpec(parsing: rest) else { return }
+    for task in spec.taskIDs where tasks[task] == nil { tasks[task] = state }
   }
 }
 
@@ -191,7 +203,7 @@ public struct SacctRecord: Equatable, Sendable {
       let state = SlurmState.taskState(record.state, reason: record.reason)
       if record.jobID.contains("_[") {
         let rest = record.jobID.split(separator: "[").last.map { String($0.dropLast()) } ?? record.jobID
-        snapshot.pendingRest = "\(rest) (\(record.reason))"
+        snapshot.addRest(rest, state: state, reason: record.reason)
       } else {
         snapshot.tasks[record.taskID ?? 0] = state
       }
@@ -244,7 +256,7 @@ public enum SlurmErrorText {
 }
 
 extension String {
-  fileprivate func localizedCaseInsensitiveContains(_ other: String) -> Bool {
+  func localizedCaseInsensitiveContains(_ other: String) -> Bool {
     lowercased().contains(other.lowercased())
   }
 }

@@ -7,6 +7,10 @@
 public import Scheduling
 import ChildProcesses
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// The real backend: sbatch, squeue, scontrol, sacct and scancel, always as argv (never a
 /// shell), with a sanitised environment, and with transient controller errors retried
 /// with backoff instead of failing the CI job.
@@ -16,17 +20,13 @@ public struct SlurmScheduler: Scheduler {
   /// The environment every Slurm command gets: no CI variables.
   let environment: [String: String]
   let retry: RetryPolicy
-  /// Runs every command as the job's account (`runuser -u NAME --`), or empty.
-  let commandPrefix: [String]
 
-  public init(
-    runner: any CommandRunner, environment: [String: String], retry: RetryPolicy = RetryPolicy(),
-    commandPrefix: [String] = []
-  ) {
+  /// Commands run with this process's own rights: under run_as the phase already is the
+  /// job's account (docs/executor.md, "Who runs what as whom").
+  public init(runner: any CommandRunner, environment: [String: String], retry: RetryPolicy = RetryPolicy()) {
     self.runner = runner
     self.environment = environment
     self.retry = retry
-    self.commandPrefix = commandPrefix
   }
 
   /// Runs a Slurm command, retrying while the controller is unreachable.
@@ -36,7 +36,7 @@ public struct SlurmScheduler: Scheduler {
     while true {
       let result: CommandResult
       do {
-        result = try runner.run(Command(commandPrefix + arguments, environment: environment, timeout: retry.commandTimeout))
+        result = try runner.run(Command(arguments, environment: environment, timeout: retry.commandTimeout))
       } catch {
         throw SchedulerError(.unavailable, "cannot run \(arguments[0]): \(error)")
       }
@@ -76,15 +76,27 @@ public struct SlurmScheduler: Scheduler {
     ] + job.request.arguments + [job.wrapperScript]
   }
 
+  /// Submits, and keeps at it while the answer is "not now": a controller that does not
+  /// answer (retried for `patience`), or a queue that is full for this user or the site
+  /// (retried with a line per wait, for `queuePatience`). A wrong request is refused at once
+  /// (`.requestRefused`, the user's build failure). An sbatch whose answer was lost may have
+  /// submitted the job: it is looked up by name, never submitted twice.
   public func submit(_ job: BatchJob) throws -> JobID {
     var delay = retry.firstDelay
+    var queueDelay = retry.queueFirstDelay
     let deadline = Date().addingTimeInterval(retry.patience)
+    let queueDeadline = Date().addingTimeInterval(retry.queuePatience)
+    var mayExist = false
     while true {
+      if retry.isCancelled() {
+        throw SchedulerError(.cancelled, "the CI job was stopped before Slurm accepted its job")
+      }
+      if mayExist, let existing = try adoptable(job) { return existing }
       let result: CommandResult
       do {
         result = try runner.run(
           // sbatch --export=ALL hands its own environment to the job: the job's sanitised one.
-          Command(commandPrefix + SlurmScheduler.sbatchArguments(for: job), environment: job.environment, timeout: retry.commandTimeout))
+          Command(SlurmScheduler.sbatchArguments(for: job), environment: job.environment, timeout: retry.commandTimeout))
       } catch {
         throw SchedulerError(.unavailable, "cannot run sbatch: \(error)")
       }
@@ -94,34 +106,103 @@ public struct SlurmScheduler: Scheduler {
         }
         return id
       }
-      guard SlurmErrorText.isTransient(result.stderr) || result.status == .signaled(9) else {
-        throw SchedulerError(.submissionRefused, "Slurm refused the job: \(SlurmErrorText.summary(result.stderr))")
+      var refusal = SbatchRefusal.classify(status: result.status, stderr: result.stderr)
+      if case .accountingPolicy(let reason) = refusal { refusal = accountingVerdict(reason: reason, job: job) }
+      switch refusal {
+      case .request(let reason):
+        throw SchedulerError(.requestRefused, "Slurm refused the job: \(reason)")
+      case .system(let reason), .accountingPolicy(let reason):
+        throw SchedulerError(.submissionRefused, "Slurm refused the job: \(reason)")
+      case .queueFull(let reason):
+        // Nothing was submitted; wait for room within the CI job's own time.
+        guard Date().addingTimeInterval(queueDelay) < queueDeadline else {
+          throw SchedulerError(.unavailable, "\(reason) for longer than this CI job may wait (\(Int(retry.queuePatience)) s)")
+        }
+        retry.note("\(reason), retrying in \(Int(queueDelay)) s")
+        try pause(queueDelay)
+        queueDelay = min(queueDelay * 2, retry.queueMaxDelay)
+      case .transient(let reason), .maybeSubmitted(let reason):
+        // The controller may have accepted the job all the same: before sbatch runs again,
+        // the job is looked up by name and adopted rather than submitted twice.
+        mayExist = true
+        guard Date().addingTimeInterval(delay) < deadline else {
+          throw SchedulerError(.unavailable, "Slurm did not answer sbatch (\(reason)); gave up after \(Int(retry.patience)) s")
+        }
+        retry.note("Slurm did not answer sbatch (\(reason)), retrying in \(Int(delay.rounded(.up))) s")
+        try pause(delay)
+        delay = min(delay * 2, retry.maxDelay)
       }
-      // A timed-out sbatch may have reached the controller all the same: adopt that job
-      // rather than submit a second copy.
-      if let existing = try? jobs(named: job.name).first { return existing }
-      if Date().addingTimeInterval(delay) > deadline {
-        throw SchedulerError(
-          .unavailable,
-          "Slurm did not answer sbatch (\(SlurmErrorText.summary(result.stderr))); gave up after \(Int(retry.patience)) s")
-      }
-      retry.sleep(delay)
-      delay = min(delay * 2, retry.maxDelay)
     }
   }
 
-  func jobs(named name: String) throws -> [JobID] {
+  /// The job of that name, if sbatch submitted it after all. When the queue cannot be asked
+  /// either, nobody knows: the caller must treat the job as possibly running.
+  func adoptable(_ job: BatchJob) throws -> JobID? {
+    do {
+      return try jobs(named: job.name, states: "all").first
+    } catch {
+      throw SchedulerError(.unavailable, "sbatch's answer was lost and Slurm cannot say whether it took the job: \(error)")
+    }
+  }
+
+  /// Waits, and gives up at once when the CI job is stopped.
+  func pause(_ seconds: TimeInterval) throws {
+    var left = seconds
+    while left > 0 {
+      if retry.isCancelled() { throw SchedulerError(.cancelled, "the CI job was stopped before Slurm accepted its job") }
+      let step = min(left, 0.2)
+      retry.sleep(step)
+      left -= step
+    }
+  }
+
+  /// A submit limit reached, or a size/time limit? Asks accounting for the user's limits
+  /// and squeue for what the user has queued (one call each).
+  func accountingVerdict(reason: String, job: BatchJob) -> SbatchRefusal {
+    let user = SlurmScheduler.currentUser()
+    func ask(_ arguments: [String]) -> String {
+      guard let result = try? runner.run(Command(arguments, environment: environment, timeout: retry.commandTimeout)),
+        result.status.isSuccess
+      else { return "" }
+      return result.stdout
+    }
+    let associations = SubmitLimit.parseAssociations(
+      ask(["sacctmgr", "-n", "-P", "show", "assoc", "where", "user=\(user)", "format=DefaultQOS,MaxSubmit"]))
+    let qos = job.request.value(of: "qos") ?? associations.defaultQOS ?? "normal"
+    let limits = SubmitLimit.parseQOS(ask(["sacctmgr", "-n", "-P", "show", "qos", "where", "name=\(qos)", "format=Name,MaxSubmitPU"]))
+      + associations.limits
+    var queued: [String: Int] = [:]
+    for line in ask(["squeue", "-h", "--me", "-r", "-o", "%q"]).split(separator: "\n") { queued[String(line), default: 0] += 1 }
+    let tasks = (try? job.request.array)??.taskIDs.count ?? 1
+    return SbatchRefusal.classifyAccounting(reason: reason, limits: limits, queued: queued, tasks: tasks)
+  }
+
+  /// Whose limits apply: the account the Slurm commands run as.
+  static func currentUser() -> String {
+    guard let entry = getpwuid(geteuid()) else { return "\(geteuid())" }
+    return String(cString: entry.pointee.pw_name)
+  }
+
+  /// `states` as squeue's `-t`: `all` includes jobs that just ended (slurmctld keeps them
+  /// for MinJobAge), which a lost sbatch answer may have started already.
+  func jobs(named name: String, states: String) throws -> [JobID] {
     let result = try runner.run(
-      Command(commandPrefix + ["squeue", "-h", "--me", "--name=\(name)", "-o", "%F"], environment: environment, timeout: retry.commandTimeout))
-    guard result.status.isSuccess else { return [] }
+      Command(["squeue", "-h", "--me", "--name=\(name)", "-t", states, "-o", "%F"], environment: environment,
+              timeout: retry.commandTimeout))
+    guard result.status.isSuccess else {
+      throw SchedulerError(.unavailable, "squeue --name=\(name): \(SlurmErrorText.summary(result.stderr))")
+    }
     return Array(Set(result.stdout.split(separator: "\n").map { JobID(String($0)) })).sorted { $0.raw < $1.raw }
   }
+
+  /// Jobs of that name not yet ending (a cancelled job is COMPLETING for a moment).
+  public func liveJobs(named name: String) throws -> [JobID] { try jobs(named: name, states: "PD,R,S,CF,RQ,RH,RS") }
 
   /// Polls accounting first: sacct asks slurmdbd and costs slurmctld nothing. A job that
   /// accounting does not list yet (or no accounting at all) falls back to squeue.
   public func snapshot(of id: JobID) throws -> JobSnapshot {
     let accounted = try runner.run(
-      Command(commandPrefix + ["sacct", "-n", "-P", "-X", "-j", id.raw, "--format=\(SacctRecord.pollFormat)"],
+      Command(["sacct", "-n", "-P", "-X", "-j", id.raw, "--format=\(SacctRecord.pollFormat)"],
               environment: environment, timeout: retry.commandTimeout))
     if accounted.status.isSuccess {
       let snapshot = SacctRecord.snapshot(SacctRecord.parseAll(accounted.stdout))
@@ -129,7 +210,7 @@ public struct SlurmScheduler: Scheduler {
     }
     // One attempt only: the caller polls again later anyway.
     let result = try runner.run(
-      Command(commandPrefix + ["squeue", "-h", "-r", "-t", "all", "-j", id.raw, "-o", SqueueRecord.format],
+      Command(["squeue", "-h", "-r", "-t", "all", "-j", id.raw, "-o", SqueueRecord.format],
               environment: environment, timeout: retry.commandTimeout))
     if result.status.isSuccess { return SqueueRecord.snapshot(SqueueRecord.parseAll(result.stdout)) }
     if SlurmErrorText.isUnknownJob(result.stderr) { return JobSnapshot(unknown: true) }
@@ -140,7 +221,7 @@ public struct SlurmScheduler: Scheduler {
     // Accounting first (no slurmctld RPC); it may lag a moment behind, which the caller's
     // wait for settled states absorbs. Then slurmctld's own view.
     let accountedFirst = try runner.run(
-      Command(commandPrefix + ["sacct", "-P", "-n", "-X", "-j", id.raw, "--format=\(SacctRecord.format)"],
+      Command(["sacct", "-P", "-n", "-X", "-j", id.raw, "--format=\(SacctRecord.format)"],
               environment: environment, timeout: retry.commandTimeout))
     if accountedFirst.status.isSuccess {
       let records = SacctRecord.parseAll(accountedFirst.stdout)
@@ -180,7 +261,7 @@ public struct SlurmScheduler: Scheduler {
   /// accounting only says "None" while a job pends.
   public func pendingReason(of id: JobID) -> String? {
     guard let result = try? runner.run(
-      Command(commandPrefix + ["squeue", "-h", "-j", id.raw, "-t", "PD", "-o", "%r"], environment: environment,
+      Command(["squeue", "-h", "-j", id.raw, "-t", "PD", "-o", "%r"], environment: environment,
               timeout: retry.commandTimeout)),
       result.status.isSuccess
     else { return nil }
@@ -215,6 +296,15 @@ public struct RetryPolicy: Sendable {
   public var cancelPatience: TimeInterval = 30
   public var commandTimeout: TimeInterval = 60
   public var sleep: @Sendable (TimeInterval) -> Void = { sleepSeconds($0) }
+  /// A full queue (submit limits, MaxJobCount) is waited out for this long: the CI job's
+  /// own time, set by the composition root from CI_JOB_TIMEOUT.
+  public var queuePatience: TimeInterval = 3600
+  public var queueFirstDelay: TimeInterval = 5
+  public var queueMaxDelay: TimeInterval = 60
+  /// Set when the runner stops the CI job: every wait ends at once.
+  public var isCancelled: @Sendable () -> Bool = { false }
+  /// One line per wait, into the CI log.
+  public var note: @Sendable (String) -> Void = { _ in }
 
   public init() {}
 }

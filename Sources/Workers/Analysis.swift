@@ -39,6 +39,30 @@ public struct ColumnStatistics: Codable, Equatable, Sendable {
 
   /// The sample standard deviation (n − 1), 0 for fewer than two values.
   public var standardDeviation: Double { count > 1 ? (m2 / Double(count - 1)).squareRoot() : 0 }
+
+  enum CodingKeys: String, CodingKey { case count, mean, m2, min, max }
+
+  /// A column with no values (a shard with no rows) has no min or max: JSON has no
+  /// infinity, so they are left out and read back as the empty column's ±infinity.
+  public init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    count = try container.decode(Int.self, forKey: .count)
+    mean = try container.decode(Double.self, forKey: .mean)
+    m2 = try container.decode(Double.self, forKey: .m2)
+    min = try container.decodeIfPresent(Double.self, forKey: .min) ?? .infinity
+    max = try container.decodeIfPresent(Double.self, forKey: .max) ?? -.infinity
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.container(keyedBy: CodingKeys.self)
+    try container.encode(count, forKey: .count)
+    try container.encode(mean, forKey: .mean)
+    try container.encode(m2, forKey: .m2)
+    if count > 0 {
+      try container.encode(min, forKey: .min)
+      try container.encode(max, forKey: .max)
+    }
+  }
 }
 
 /// One analyze task's share of an item: a contiguous block of rows.

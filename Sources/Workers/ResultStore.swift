@@ -5,6 +5,23 @@ public struct WorkerError: Error, Equatable, CustomStringConvertible, Sendable {
   public var message: String
   public init(_ message: String) { self.message = message }
   public var description: String { message }
+
+  /// Any error as one line that names the file and the reason, instead of Foundation's
+  /// `Error Domain=NSCocoaErrorDomain Code=512 "(null)" UserInfo={...}`.
+  public static func oneLine(_ error: any Error) -> String {
+    if let worker = error as? WorkerError { return worker.message }
+    let ns = error as NSError
+    if ns.domain == NSCocoaErrorDomain || ns.domain == NSPOSIXErrorDomain {
+      let path = ns.userInfo[NSFilePathErrorKey] as? String ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
+      // The underlying error is a POSIXError value, not an NSError, in corelibs Foundation.
+      let posix = ns.domain == NSPOSIXErrorDomain ? ns : (ns.userInfo[NSUnderlyingErrorKey] as? any Error).map { $0 as NSError }
+      let reason = posix.flatMap { $0.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32($0.code))) : nil }
+        ?? ns.localizedDescription
+      return path.map { "\($0): \(reason)" } ?? reason
+    }
+    let text = "\(error)"
+    return text.split(separator: "\n").first.map(String.init) ?? text
+  }
 }
 
 /// One SQLite file of experiment rows, one table per experiment. Every row is its own

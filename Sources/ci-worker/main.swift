@@ -23,8 +23,8 @@ func environment(_ name: String) -> String? {
 func failing(_ body: () throws -> Void) throws {
   do {
     try body()
-  } catch let error as WorkerError {
-    FileHandle.standardError.write(Data("ci-worker: \(error.message)\n".utf8))
+  } catch {
+    FileHandle.standardError.write(Data("ci-worker: \(WorkerError.oneLine(error))\n".utf8))
     throw ExitCode(1)
   }
 }

@@ -108,6 +108,47 @@ import Testing
     #expect(String(decoding: prefixer.finish(), as: UTF8.self) == "[task 3] next\n")
     #expect(prefixer.finish().isEmpty)
   }
+
+  @Test func aLongLineIsPassedOnInMarkedPiecesWithBoundedMemory() {
+    var prefixer = LinePrefixer(task: 3)
+    var out = Data()
+    // 200 KiB without a newline, fed in odd-sized chunks, then its newline.
+    let line = Data(repeating: UInt8(ascii: "x"), count: 200 << 10)
+    for start in stride(from: 0, to: line.count, by: 7000) {
+      out.append(prefixer.feed(line[start..<min(line.count, start + 7000)]))
+    }
+    out.append(prefixer.feed(Data("\nnext\n".utf8)))
+    let lines = String(decoding: out, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+    #expect(lines.count == 6)  // 4 pieces of the long line, "next", and the empty tail
+    #expect(lines[0] == "[task 3] " + String(repeating: "x", count: LinePrefixer.maxLine))
+    #expect(lines[1].hasPrefix("[task 3+] x") && lines[2].hasPrefix("[task 3+] x") && lines[3].hasPrefix("[task 3+] x"))
+    #expect(lines[0].count - "[task 3] ".count + lines[1...3].map { $0.count - "[task 3+] ".count }.reduce(0, +) == line.count)
+    #expect(lines[4] == "[task 3] next")
+  }
+
+  @Test func aPieceNeverSplitsAUTF8Character() {
+    var prefixer = LinePrefixer(task: 0)
+    let text = String(repeating: "a", count: LinePrefixer.maxLine - 1) + "✓✓"
+    let out = prefixer.feed(Data(text.utf8)) + prefixer.finish()
+    let lines = String(decoding: out, as: UTF8.self).split(separator: "\n")
+    #expect(lines.count == 2)
+    #expect(lines[0] == "[task 0] " + String(repeating: "a", count: LinePrefixer.maxLine - 1))
+    #expect(lines[1] == "[task 0+] ✓✓")
+  }
+
+  @Test func theFollowerHandsOnChunksUntilTheEnd() throws {
+    let path = NSTemporaryDirectory() + "follow-" + UUID().uuidString
+    let size = 5 * OutputFollower.chunkSize + 123
+    FileManager.default.createFile(atPath: path, contents: Data(repeating: 65, count: size))
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let follower = OutputFollower(path: path)
+    var total = 0
+    while case let chunk = follower.readNew(), !chunk.isEmpty {
+      #expect(chunk.count <= OutputFollower.chunkSize)
+      total += chunk.count
+    }
+    #expect(total == size)
+  }
 }
 
 @Suite struct JobContextTests {

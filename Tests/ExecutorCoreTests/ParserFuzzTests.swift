@@ -54,6 +54,34 @@ import Testing
     #expect(accepted > 50, "the generator should also produce valid lines")
   }
 
+  /// Digit strings far past Int's range, in every numeric place of the Scheduling parsers:
+  /// a value or one error each, never an overflow trap (`--array=0,0-9223372036854775807`
+  /// used to end the phase with exit 132).
+  @Test func longDigitStringsNeverCrashTheParsers() throws {
+    var rng = SplitMix(state: 19)
+    let templates = ["--array=0,0-N", "--array=N", "--array=0-N:N", "--array=0-9%N", "--array=N-N", "-t N", "-t N:N", "-t N-N:N:N",
+                     "-c N", "--mem N", "--mem=NG", "--array=0-1:N", "--time=N-N"]
+    for _ in 0..<2000 {
+      let digits = String((0..<Int.random(in: 1...40, using: &rng)).map { _ in "0123456789".randomElement(using: &rng)! })
+      let line = templates.randomElement(using: &rng)!.replacingOccurrences(of: "N", with: digits)
+      do {
+        let request = try JobRequest.parse(line)
+        _ = try? request.array
+        _ = try? request.timeLimitSeconds
+      } catch let error as JobRequest.ParseError {
+        #expect(error.message.hasPrefix("SCHEDULER_PARAMETERS: "), "\(line): \(error.message)")
+        #expect(!error.message.contains("\n"))
+      }
+      _ = try? ArraySpec(parsing: digits + "-" + digits)
+      _ = try? SlurmTime.seconds(from: digits + "-" + digits + ":" + digits)
+    }
+    #expect {
+      try ArraySpec(parsing: "0,0-9223372036854775807")
+    } throws: { error in
+      (error as? ArraySpec.ParseError)?.message == "--array=0,0-9223372036854775807: index 9223372036854775807 is over Slurm's largest array index (4000000)"
+    }
+  }
+
   @Test func settingsNeverCrash() throws {
     var rng = SplitMix(state: 42)
     let keys = ["backend", "data_root", "poll_seconds", "[limits]", "max_time", "[run_as.accounts]", "\"a b\"", "keep_builds", "=", "#", "[", "]"]

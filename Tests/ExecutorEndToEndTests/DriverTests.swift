@@ -180,11 +180,39 @@ import Testing
 
 /// Error paths with fake Slurm commands first on PATH.
 @Suite struct FailureClassificationTests {
-  @Test func aRefusedSubmissionIsASystemFailureWithSlurmsReason() throws {
+  @Test func aRefusedPartitionIsTheUsersBuildFailureWithSlurmsReason() throws {
     let job = try DriverJob(.slurm, parameters: "-p nosuch", fakeSlurm: true)
     let run = try job.phase("ci-run", [try job.script("echo hi"), "build_script"])
-    #expect(run.status == .exited(2))
-    #expect(run.stderr == "ERROR: Slurm refused the job: Invalid partition name specified (invalid partition specified: nosuch)\n")
+    #expect(run.status == .exited(1))
+    #expect(job.exitCodeFile == "1\n")
+    #expect(run.stderr == "Slurm refused the job: Invalid partition name specified (invalid partition specified: nosuch)\n")
+  }
+
+  @Test func aBogusBackendIsRefusedInOneLine() throws {
+    let job = try DriverJob(.local)
+    job.env["CI_SLURM_BACKEND"] = "bogus"
+    let prepare = try job.phase("ci-prepare")
+    #expect(prepare.status == .exited(2))
+    #expect(prepare.stderr == "ERROR: CI_SLURM_BACKEND is 'bogus'; allowed values: auto, slurm, local\n")
+  }
+
+  @Test func aDataRootUnderAPlainFileIsOneLineWithThePath() throws {
+    // Was: ... Error Domain=NSCocoaErrorDomain Code=512 "(null)" UserInfo={...}
+    let job = try DriverJob(.local)
+    try "x".write(toFile: "\(job.tmp)/plain", atomically: true, encoding: .utf8)
+    job.env["CI_SLURM_DATA_ROOT"] = "\(job.tmp)/plain/data"
+    let prepare = try job.phase("ci-prepare")
+    #expect(prepare.status == .exited(2))
+    #expect(prepare.stderr == "ERROR: cannot create the job's directories under \(job.tmp)/plain/data: \(job.tmp)/plain/data: Not a directory\n")
+  }
+
+  @Test func anArrayIndexPastIntIsOneLineNotACrash() throws {
+    // It trapped on arithmetic overflow (exit 132).
+    let job = try DriverJob(.local, parameters: "--array=0,0-9223372036854775807")
+    let prepare = try job.phase("ci-prepare")
+    #expect(prepare.status == .exited(1))
+    #expect(prepare.stderr.split(separator: "\n").count == 1, "\(prepare.stderr)")
+    #expect(prepare.stderr.contains("is over Slurm's largest array index (4000000)"), "\(prepare.stderr)")
   }
 
   @Test func slurmDownAtPrepareIsASystemFailure() throws {

@@ -49,10 +49,11 @@ import Testing
 
   @Test(arguments: Backend.slurmOnly)
   func slurmRefusingAJobOverAPartitionLimitIsOneLine(backend: Backend) throws {
+    // The user asked for more than the partition allows: the user's build failure.
     let job = try DriverJob(backend, parameters: "-p short -t 10")
     let run = try job.phase("ci-run", [try job.script("echo never"), "build_script"])
-    #expect(run.status == .exited(2))
-    #expect(run.stderr.hasSuffix("ERROR: Slurm refused the job: Requested time limit is invalid (missing or exceeds some limit)\n"), "\(run.stderr)")
+    #expect(run.status == .exited(1))
+    #expect(run.stderr.hasSuffix("Slurm refused the job: Requested time limit is invalid (missing or exceeds some limit)\n"), "\(run.stderr)")
     #expect(try job.liveSlurmJobs().isEmpty)
   }
 
@@ -60,16 +61,32 @@ import Testing
   func anUnknownQOSIsRefusedByAccountingInOneLine(backend: Backend) throws {
     let job = try DriverJob(backend, parameters: "--qos=nosuch")
     let run = try job.phase("ci-run", [try job.script("echo never"), "build_script"])
-    #expect(run.status == .exited(2))
-    #expect(run.stderr.hasSuffix("ERROR: Slurm refused the job: Invalid qos specification\n"), "\(run.stderr)")
+    #expect(run.status == .exited(1))
+    #expect(run.stderr.hasSuffix("Slurm refused the job: Invalid qos specification\n"), "\(run.stderr)")
   }
 
   @Test(arguments: Backend.slurmOnly)
   func anUnknownPartitionOnTheRealClusterIsOneLine(backend: Backend) throws {
     let job = try DriverJob(backend, parameters: "-p nosuch")
     let run = try job.phase("ci-run", [try job.script("echo never"), "build_script"])
-    #expect(run.status == .exited(2))
-    #expect(run.stderr.contains("ERROR: Slurm refused the job: Invalid partition name specified"))
+    #expect(run.status == .exited(1))
+    #expect(run.stderr.contains("Slurm refused the job: Invalid partition name specified"))
+  }
+
+  @Test(arguments: Backend.slurmOnly.flatMap { backend in
+    [("-c 64", "More processors requested than permitted"), ("-c abc", "Invalid numeric value \"abc\" for --cpus-per-task."),
+     ("-A nosuch", "Invalid account or account/partition combination specified"), ("--array=0-5000", "Invalid job array specification")]
+      .map { (backend, $0.0, $0.1) }
+  })
+  func theUsersImpossibleRequestsAreBuildFailuresInOneLine(backend: Backend, parameters: String, reason: String) throws {
+    // Passed prepare (the driver cannot know the cluster's size), refused by Slurm: it was
+    // a runner system failure, which GitLab retries although it can never run.
+    let job = try DriverJob(backend, parameters: parameters)
+    let run = try job.phase("ci-run", [try job.script("echo never"), "build_script"])
+    #expect(run.status == .exited(1), "\(run.stderr)")
+    #expect(job.exitCodeFile == "1\n")
+    #expect(run.stderr.hasSuffix("Slurm refused the job: \(reason)\n") || run.stderr.hasPrefix("SCHEDULER_PARAMETERS: "), "\(run.stderr)")
+    #expect(try job.liveSlurmJobs().isEmpty)
   }
 
   @Test func logsAreKeptWhenAskedAndSweptLater() throws {

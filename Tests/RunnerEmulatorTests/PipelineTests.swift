@@ -87,7 +87,7 @@ func pipeline(_ yaml: String, files: [String: String] = [:]) throws -> Pipeline 
     ("a:\n  scrip: x\n", "unknown keyword 'scrip'"),
     ("a:\n  stage: test\n", "has no script"),
     ("a:\n  extends: .none\n  script: x\n", "extends '.none', which does not exist"),
-    ("a: [1\n", "YAML error"),
+    ("a: [1\n", "YAML syntax error"),
     ("include: https://example.com/x.yml\n", "only local includes"),
     ("a:\n  script: x\n  timeout: soon\n", "is not a duration"),
   ])
@@ -96,6 +96,16 @@ func pipeline(_ yaml: String, files: [String: String] = [:]) throws -> Pipeline 
       try pipeline(yaml)
     } throws: { error in
       "\(error)".contains(expected)
+    }
+  }
+
+  @Test func aYAMLErrorIsOneLineWithThePlace() {
+    // Yams's text holds the snippet and a caret on lines of their own.
+    #expect {
+      try pipeline("a: [1, 2\nb: c\n")
+    } throws: { error in
+      let text = "\(error)"
+      return !text.contains("\n") && text.contains(":2:2: YAML syntax error: while parsing a flow sequence")
     }
   }
 

@@ -47,7 +47,9 @@ func fixture(_ path: String) throws -> String {
   @Test func aCombinedPendingRestIsKeptApart() throws {
     let snapshot = SqueueRecord.snapshot(SqueueRecord.parseAll(try fixture("squeue/array-combined-pending.txt")))
     #expect(snapshot.pendingRest == "2-5%2 (JobArrayTaskLimit)")
-    #expect(snapshot.tasks.keys.sorted() == [0, 1])
+    // The rest's tasks are listed one by one, so they count as waiting, not as ended.
+    #expect(snapshot.tasks.keys.sorted() == [0, 1, 2, 3, 4, 5])
+    #expect(snapshot.tasks[4] == .pending(reason: "JobArrayTaskLimit"))
   }
 
   @Test func plainJobIsTaskZeroAndFinalStatesAreEnded() {
@@ -111,6 +113,21 @@ func fixture(_ path: String) throws -> String {
     #expect(killed.shellStatus == 137)
   }
 
+  @Test func theStillPendingRestOfAnArrayIsNotEnded() throws {
+    // Issue #19: tasks 0-87 done, 88-98 still the pending rest; the job is not over.
+    let snapshot = SacctRecord.snapshot(SacctRecord.parseAll(try fixture("sacct/array-ended-with-pending-rest.txt")))
+    #expect(snapshot.tasks.count == 99)
+    #expect((0...87).allSatisfy { snapshot.tasks[$0] == .ended })
+    #expect((88...98).allSatisfy { snapshot.tasks[$0] == .pending(reason: "JobArrayTaskLimit") })
+    #expect(snapshot.pendingRest == "88-98 (JobArrayTaskLimit)")
+  }
+
+  @Test func aRestCancelledBeforeItStartedHasEnded() throws {
+    let snapshot = SacctRecord.snapshot(SacctRecord.parseAll(try fixture("sacct/array-rest-cancelled-before-start.txt")))
+    #expect(snapshot.tasks == Dictionary(uniqueKeysWithValues: (0...9).map { ($0, JobSnapshot.TaskState.ended) }))
+    #expect(snapshot.pendingRest == nil)
+  }
+
   @Test func unknownJobPrintsNothing() throws {
     #expect(SacctRecord.parseAll(try fixture("sacct/unknown-job.txt")).isEmpty)
   }
@@ -120,5 +137,25 @@ func fixture(_ path: String) throws -> String {
     #expect(SlurmState.taskEnd(state: "PREEMPTED", exitCode: "0:0", timeLimit: nil, nodes: nil).kind == .preempted)
     #expect(SlurmState.taskEnd(state: "OUT_OF_MEMORY", exitCode: "0:125", timeLimit: nil, nodes: nil).kind == .outOfMemory)
     #expect(SlurmState.taskEnd(state: "COMPLETING", exitCode: "0:0", timeLimit: nil, nodes: nil).kind == .other("COMPLETING"))
+  }
+}
+
+/// What Slurm prints, with numbers far past Int's range wherever a number goes: parsed or
+/// skipped, never a trap.
+@Suite struct SlurmOutputFuzzTests {
+  @Test func longDigitStringsNeverCrashTheParsers() {
+    var seed: UInt64 = 7
+    func digits() -> String {
+      seed = seed &* 6364136223846793005 &+ 1442695040888963407
+      return String(repeating: "9", count: Int(seed >> 59) + 1) + String(seed)
+    }
+    for _ in 0..<500 {
+      let n = digits()
+      _ = SbatchOutput.jobID(from: "\(n);cluster\n")
+      _ = SqueueRecord.snapshot(SqueueRecord.parseAll("\(n)|\(n)|\(n)|RUNNING|None|\(n)|vm\n\(n)|\(n)|0-\(n)%\(n)|PENDING|Priority|1:00|\n"))
+      _ = SacctRecord.snapshot(SacctRecord.parseAll("\(n)|\(n)_[0-\(n)%\(n)]|PENDING|\(n):\(n)|\(n)|None|None\n\(n)|\(n)_\(n)|FAILED|\(n):\(n)|1:00|vm|None\n"))
+      _ = ScontrolJob.parseAll("JobId=\(n) ArrayTaskId=\(n) JobState=FAILED ExitCode=\(n):\(n) TimeLimit=\(n)\n").map(\.end)
+      _ = SlurmState.parseExitCode("\(n):\(n)")
+    }
   }
 }

@@ -29,6 +29,13 @@ final class ScriptedCommandRunner: CommandRunner, @unchecked Sendable {
 func ok(_ stdout: String) -> CommandResult { CommandResult(status: .exited(0), stdout: stdout, stderr: "") }
 func fail(_ stderr: String) -> CommandResult { CommandResult(status: .exited(1), stdout: "", stderr: stderr) }
 
+final class LockedLines: @unchecked Sendable {
+  private let lock = NSLock()
+  private var lines: [String] = []
+  func append(_ line: String) { lock.withLock { lines.append(line) } }
+  var all: [String] { lock.withLock { lines } }
+}
+
 func quickRetry() -> RetryPolicy {
   var policy = RetryPolicy()
   policy.firstDelay = 0.01
@@ -75,12 +82,78 @@ let sampleJob = BatchJob(
     #expect(runner.commands.filter { $0.arguments[0] == "sbatch" }.count == 1)
   }
 
-  @Test func refusalIsASubmissionErrorWithSlurmsReason() throws {
+  @Test func anUnknownPartitionIsTheUsersMistakeWithSlurmsReason() throws {
     let runner = ScriptedCommandRunner([(["sbatch"], fail(try fixture("sbatch/invalid-partition.txt")))])
     let scheduler = SlurmScheduler(runner: runner, environment: [:], retry: quickRetry())
-    #expect(throws: SchedulerError(.submissionRefused, "Slurm refused the job: Invalid partition name specified (invalid partition specified: nosuch)")) {
+    #expect(throws: SchedulerError(.requestRefused, "Slurm refused the job: Invalid partition name specified (invalid partition specified: nosuch)")) {
       try scheduler.submit(sampleJob)
     }
+  }
+
+  @Test func aSignalledSbatchMaySubmitAndIsLookedUpByName() throws {
+    // The runner's SIGTERM (or anything else) killed sbatch after slurmctld took the job.
+    let runner = ScriptedCommandRunner([
+      (["sbatch"], CommandResult(status: .signaled(15), stdout: "", stderr: "")),
+      (["squeue"], ok("88\n")),
+    ])
+    let scheduler = SlurmScheduler(runner: runner, environment: [:], retry: quickRetry())
+    #expect(try scheduler.submit(sampleJob) == JobID("88"))
+    let lookup = try #require(runner.commands.last)
+    #expect(lookup.arguments == ["squeue", "-h", "--me", "--name=ci-demo-7", "-t", "all", "-o", "%F"])
+  }
+
+  @Test func aLostAnswerSlurmCannotExplainIsNeverARefusal() {
+    // sbatch said nothing and squeue cannot answer either: the job may exist, so this is
+    // "unavailable" (ci-run keeps the submission for cleanup), never "refused".
+    let runner = ScriptedCommandRunner([
+      (["sbatch"], CommandResult(status: .exited(1), stdout: "", stderr: "")),
+      (["squeue"], fail("squeue: error: Unable to contact slurm controller (connect failure)")),
+    ])
+    let scheduler = SlurmScheduler(runner: runner, environment: [:], retry: quickRetry())
+    #expect { try scheduler.submit(sampleJob) } throws: { ($0 as? SchedulerError)?.code == .unavailable }
+  }
+
+  @Test func aFullQueueIsWaitedOutWithOneLinePerWait() throws {
+    let runner = ScriptedCommandRunner([
+      (["sbatch"], fail(try fixture("sbatch/qos-submit-limit.txt"))),
+      (["sbatch"], ok("99\n")),
+      (["sacctmgr", "-n", "-P", "show", "assoc"], ok("|\n")),
+      (["sacctmgr", "-n", "-P", "show", "qos"], ok("normal|1\n")),
+      (["squeue", "-h", "--me", "-r", "-o", "%q"], ok("normal\n")),
+    ])
+    let lines = LockedLines()
+    var retry = quickRetry()
+    retry.queueFirstDelay = 30
+    retry.note = { lines.append($0) }
+    let scheduler = SlurmScheduler(runner: runner, environment: [:], retry: retry)
+    #expect(try scheduler.submit(sampleJob) == JobID("99"))
+    #expect(lines.all == ["queue full for this user (QOS normal: 1 job), retrying in 30 s"])
+  }
+
+  @Test func aCancelEndsTheWaitForAFullQueueAtOnce() throws {
+    let runner = ScriptedCommandRunner([
+      (["sbatch"], fail(try fixture("sbatch/max-job-count.txt"))),
+    ])
+    let slept = LockedLines()
+    var retry = quickRetry()
+    retry.queueFirstDelay = 3600
+    retry.queuePatience = 7200
+    retry.sleep = { _ in slept.append("slept") }
+    retry.isCancelled = { slept.all.count >= 3 }
+    let scheduler = SlurmScheduler(runner: runner, environment: [:], retry: retry)
+    #expect(throws: SchedulerError(.cancelled, "the CI job was stopped before Slurm accepted its job")) { try scheduler.submit(sampleJob) }
+    #expect(slept.all.count == 3)  // three 0.2 s steps of an hour's wait
+  }
+
+  @Test func anAccountingRefusalWithRoomInTheQueueIsTheUsersSizeOrTimeLimit() throws {
+    let runner = ScriptedCommandRunner([
+      (["sbatch"], fail(try fixture("sbatch/qos-submit-limit.txt"))),
+      (["sacctmgr", "-n", "-P", "show", "assoc"], ok("|\n")),
+      (["sacctmgr", "-n", "-P", "show", "qos"], ok("normal|5\n")),
+      (["squeue", "-h", "--me", "-r", "-o", "%q"], ok("normal\n")),
+    ])
+    let scheduler = SlurmScheduler(runner: runner, environment: [:], retry: quickRetry())
+    #expect { try scheduler.submit(sampleJob) } throws: { ($0 as? SchedulerError)?.code == .requestRefused }
   }
 
   @Test func controllerAwayTooLongIsUnavailable() {
@@ -101,7 +174,7 @@ let sampleJob = BatchJob(
   @Test func pollingAsksAccountingFirstAndCostsSlurmctldNothing() throws {
     let runner = ScriptedCommandRunner([(["sacct"], ok(try fixture("sacct/poll-array-running-pending.txt")))])
     let snapshot = try SlurmScheduler(runner: runner, environment: [:], retry: quickRetry()).snapshot(of: JobID("180"))
-    #expect(snapshot.tasks == [0: .running, 1: .running])
+    #expect(snapshot.tasks == [0: .running, 1: .running, 2: .pending(reason: "None"), 3: .pending(reason: "None"), 4: .pending(reason: "None")])
     #expect(snapshot.pendingRest == "2-4%2 (None)")
     #expect(runner.commands.map { $0.arguments[0] } == ["sacct"])
   }

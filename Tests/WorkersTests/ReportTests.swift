@@ -38,6 +38,28 @@ import Workers
     #expect(summary.columns[0].max == 100)
   }
 
+  @Test func aShardWithNoRowsIsWrittenAndGathered() throws {
+    // 2 rows in 3 shards: one shard has none (its min and max were infinities JSON cannot
+    // hold: EncodingError.invalidValue).
+    let root = try item([(1, 2, "x"), (2, 3, "y")])
+    for shard in 0..<3 { try ItemAnalysis.analyze(root: root, item: "sub-01", shard: shard, shards: 3, log: { _ in }) }
+    let summary = try ItemAnalysis.gather(root: root, item: "sub-01", log: { _ in })
+    #expect(summary.rows == 2)
+    #expect(summary.columns.map(\.min) == [1, 2])
+    #expect(summary.columns.map(\.max) == [2, 3])
+  }
+
+  @Test func foundationErrorsBecomeOneLineWithThePathAndTheReason() throws {
+    // Was: Error Domain=NSCocoaErrorDomain Code=512 "(null)"UserInfo={NSFilePath=..., ...}
+    let file = try scratch() + "/plain-file"
+    try "x".write(toFile: file, atomically: true, encoding: .utf8)
+    #expect {
+      try FileManager.default.createDirectory(atPath: "\(file)/out", withIntermediateDirectories: true)
+    } throws: { error in
+      WorkerError.oneLine(error) == "\(file)/out: Not a directory"
+    }
+  }
+
   @Test func aMissingShardIsNamedAndBadShardsAreRefused() throws {
     let root = try item([(1, 2, "x"), (2, 3, "y"), (3, 4, "z")])
     try ItemAnalysis.analyze(root: root, item: "sub-01", shard: 0, shards: 3, log: { _ in })
@@ -263,6 +285,10 @@ import Workers
     try FileManager.default.removeItem(atPath: "\(directory)/bad.plotly.json")
     #expect(throws: WorkerError.self) {
       try Publisher(title: "t", description: "", source: "", figures: set, figureDirectory: directory, pipeline: .init(jobs: []), template: "{% for x in %}").render()
+    }
+    // Stencil renders an unclosed tag as the text before it (a 4-byte page), silently.
+    #expect(throws: WorkerError("publish: the template's {{ on line 2 is not closed with }}")) {
+      try Publisher(title: "t", description: "", source: "", figures: set, figureDirectory: directory, pipeline: .init(jobs: []), template: "<h1>\n{{ title }</h1>").render()
     }
   }
 
