@@ -33,12 +33,16 @@ public protocol DriverCommand: ParsableCommand {
   /// Whether the phase touches the job's files or the scheduler, and so runs as the
   /// job's account under run_as (config_exec only computes paths).
   static var runsAsAccount: Bool { get }
+  /// Whether an expired ID token is refused: at the job's start (config, prepare), not in
+  /// the stages that must still run for a job that ran out of time (run, cleanup).
+  static var checksTokenLifetime: Bool { get }
   func run(_ environment: DriverEnvironment) throws
 }
 
 extension DriverCommand {
   public var stageScriptPath: String? { nil }
   public static var runsAsAccount: Bool { true }
+  public static var checksTokenLifetime: Bool { true }
 }
 
 /// The composition root: the trusted job, the settings, and the one scheduler the phases use.
@@ -116,7 +120,7 @@ public enum DriverMain {
         throw DriverFailure.system(
           "the runner runs as root and run_as is off, so CI jobs would run as root: turn on run_as (docs/executor.md) or set allow_root = true in the settings if that is really meant")
       }
-      let trusted = try TrustedJob.resolve(environment: runner, settings: settings)
+      let trusted = try TrustedJob.resolve(environment: runner, settings: settings, checksTokenLifetime: C.checksTokenLifetime)
       let script = try command.stageScriptPath.map { try TrustedFile.read($0, what: "the stage script") }
       if asRoot, let account = trusted.account, C.runsAsAccount {
         try AccountRoot.prepare(dataRoot: settings.dataRoot, for: account)

@@ -56,6 +56,7 @@ public struct RunCommand: DriverCommand {
   @Argument(help: "The stage name (build_script, step_*, get_sources, ...).") var stage: String
   public init() {}
   public var stageScriptPath: String? { scriptPath }
+  public static var checksTokenLifetime: Bool { false }
 
   public func run(_ environment: DriverEnvironment) throws {
     let cancellation = CancellationFlag()
@@ -75,6 +76,7 @@ public struct CleanupCommand: DriverCommand {
     abstract: "gitlab-runner cleanup_exec: cancel what the job left running and remove its staged scripts.")
   @OptionGroup public var driverOptions: DriverOptions
   public init() {}
+  public static var checksTokenLifetime: Bool { false }
 
   public func run(_ environment: DriverEnvironment) throws {
     // Cleanup runs after every failed prepare attempt too, possibly with nothing to clean.

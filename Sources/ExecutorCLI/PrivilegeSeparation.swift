@@ -122,6 +122,9 @@ enum AccountPart {
       guard getuid() != 0, geteuid() != 0 else {
         throw DriverFailure.system("\(PhaseHandoff.variable) is set but this process runs as root; it is only for the driver's own account part")
       }
+      // The outcome descriptor must not leak into the job's own processes (local stages):
+      // one of them could hold it open and keep root's part waiting.
+      _ = fcntl(PhaseHandoff.outcomeDescriptor, F_SETFD, FD_CLOEXEC)
       let input = PrivilegedPart.readBounded(PhaseHandoff.inputDescriptor, limit: 1 << 30)
       close(PhaseHandoff.inputDescriptor)
       guard let handoff = try? JSONDecoder().decode(PhaseHandoff.self, from: input) else {

@@ -14,9 +14,9 @@ public enum AccountRoot {
 
   public static func prepare(dataRoot: String, for account: Credentials) throws {
     guard dataRoot.hasPrefix("/") else { throw DriverFailure.system("data_root \(dataRoot) must be an absolute path") }
-    let parent = String(dataRoot[..<(dataRoot.lastIndex(of: "/") ?? dataRoot.startIndex)])
-    try TrustedFile.checkDirectories(above: "\(parent.isEmpty ? "" : parent)/x", what: "the data root")
-    let root = try directory(dataRoot, in: AT_FDCWD, owner: nil, mode: 0o711)
+    // The data root's parents: root's all the way up, resolved, so that no account can
+    // swap a directory above the one root works in.
+    let root = try directory(try TrustedFile.resolvedDirectories(dataRoot, what: "the data root"), in: AT_FDCWD, owner: nil, mode: 0o711)
     defer { close(root) }
     let users = try directory("users", in: root, owner: nil, mode: 0o711, shown: "\(dataRoot)/users")
     defer { close(users) }

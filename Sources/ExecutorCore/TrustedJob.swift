@@ -31,7 +31,11 @@ public struct TrustedJob: Codable, Equatable, Sendable {
     self.timeoutSeconds = timeoutSeconds
   }
 
-  public static func resolve(environment: RunnerEnvironment, settings: DriverSettings, now: Date = Date()) throws -> TrustedJob {
+  /// `checksTokenLifetime`: config and prepare refuse an expired token; the later stages
+  /// of a job that got that far still resolve its account (`IDTokenRules`).
+  public static func resolve(
+    environment: RunnerEnvironment, settings: DriverSettings, checksTokenLifetime: Bool = true, now: Date = Date()
+  ) throws -> TrustedJob {
     let asRoot = geteuid() == 0
     let payload = try loadPayload(environment, asRoot: asRoot)
     let jobID: String
@@ -47,7 +51,8 @@ public struct TrustedJob: Codable, Equatable, Sendable {
     guard asRoot else {
       throw DriverFailure.system("run_as.mode is '\(settings.runAs.mode.rawValue)' but the runner does not run as root; turn run_as off or run gitlab-runner as root")
     }
-    let (account, identity) = try resolveAccount(payload: payload!, jobID: jobID, settings: settings.runAs, now: now)
+    let (account, identity) = try resolveAccount(
+      payload: payload!, jobID: jobID, settings: settings.runAs, checksLifetime: checksTokenLifetime, now: now)
     return TrustedJob(jobID: jobID, account: account, identity: identity, timeoutSeconds: timeout)
   }
 
@@ -76,7 +81,9 @@ public struct TrustedJob: Codable, Equatable, Sendable {
   /// The account from the job's ID token: signature, issuer, audience, lifetime and job id
   /// checked, then the token's user (or project) mapped through run_as.accounts. A job's
   /// own variables cannot stand in for a signature.
-  static func resolveAccount(payload: JobPayload, jobID: String, settings runAs: DriverSettings.RunAs, now: Date) throws -> (Credentials, String) {
+  static func resolveAccount(
+    payload: JobPayload, jobID: String, settings runAs: DriverSettings.RunAs, checksLifetime: Bool, now: Date
+  ) throws -> (Credentials, String) {
     let variable = runAs.tokenVariable
     let tokens = payload.values(of: variable).filter { !$0.isEmpty }
     guard !tokens.isEmpty else {
@@ -94,7 +101,8 @@ public struct TrustedJob: Codable, Equatable, Sendable {
     } catch {
       throw DriverFailure.system("run_as.jwks_file \(runAs.jwksFile): \(error)")
     }
-    let rules = IDTokenRules(issuer: runAs.issuer, audience: runAs.audience, jobID: jobID)
+    var rules = IDTokenRules(issuer: runAs.issuer, audience: runAs.audience, jobID: jobID)
+    rules.checksLifetime = checksLifetime
     // A job may define a variable of the same name; only a value GitLab signed for this
     // very job passes, so trying each in turn lets no one else's token in.
     var claims: GitLabClaims?

@@ -87,6 +87,10 @@ public struct IDTokenRules: Equatable, Sendable {
   public var jobID: String
   /// Clock skew allowed on `exp` and `nbf`.
   public var leewaySeconds: Double = 60
+  /// Whether `exp` and `nbf` are checked. GitLab's token lives as long as the job's
+  /// timeout; the stages after it (after_script, artifacts on failure, cleanup) must still
+  /// know the account of a job that ran out of time. The job id still pins the token.
+  public var checksLifetime = true
 
   public init(issuer: String, audience: String, jobID: String) {
     self.issuer = issuer
@@ -130,16 +134,24 @@ public struct IDTokenVerifier: Sendable {
     guard claims.aud.value.contains(rules.audience) else {
       throw IDTokenError("the ID token is for audience \(claims.aud.value.map { "'\($0)'" }.joined(separator: ", ")), not '\(rules.audience)'")
     }
-    guard claims.exp.value.timeIntervalSince(now) > -rules.leewaySeconds else {
-      throw IDTokenError("the ID token expired at \(Int(claims.exp.value.timeIntervalSince1970)) (unix time)")
-    }
-    if let notBefore = claims.nbf?.value, notBefore.timeIntervalSince(now) > rules.leewaySeconds {
-      throw IDTokenError("the ID token is not valid before \(Int(notBefore.timeIntervalSince1970)) (unix time)")
+    if rules.checksLifetime {
+      guard claims.exp.value.timeIntervalSince(now) > -rules.leewaySeconds else {
+        throw IDTokenError("the ID token expired at \(Self.unixTime(claims.exp.value)) (unix time)")
+      }
+      if let notBefore = claims.nbf?.value, notBefore.timeIntervalSince(now) > rules.leewaySeconds {
+        throw IDTokenError("the ID token is not valid before \(Self.unixTime(notBefore)) (unix time)")
+      }
     }
     guard claims.jobID == rules.jobID else {
       throw IDTokenError("the ID token belongs to job \(claims.jobID), not to this job (\(rules.jobID))")
     }
     return claims
+  }
+
+  /// Whole seconds, without trapping on a signed but absurd date.
+  static func unixTime(_ date: Date) -> String {
+    let seconds = date.timeIntervalSince1970
+    return abs(seconds) < 1e15 ? String(Int64(seconds)) : "\(seconds)"
   }
 
   /// The header's `alg`, read before the signature is: the one choice never left to it.

@@ -72,6 +72,11 @@ public struct OptionPolicy: Equatable, Sendable, Codable {
     if let cap = maxMemoryMB, size.memoryMB == nil {
       request.options.append(.init("mem", "\(max(1, cap / size.nodes))M"))
     }
+    // Without --nodes Slurm chooses the node count (`-n 8 --gpus-per-node=1` may span 8
+    // nodes): under caps the job gets the one node the reckoning above assumed.
+    if hasCaps && !request.has("nodes") {
+      request.options.append(.init("nodes", "1"))
+    }
     return request
   }
 
@@ -111,6 +116,13 @@ public struct OptionPolicy: Equatable, Sendable, Codable {
       if memory > cap { throw refuse("\(size.memoryWords) is \(memory)M, over this cluster's cap of \(cap)M per CI job") }
     }
     if hasCaps {
+      // A whole node's CPUs, memory and GRES, whichever cap is set.
+      if request.has("exclusive") {
+        throw refuse("--exclusive takes whole nodes, which this cluster's caps do not allow")
+      }
+      if request.has("spread-job") {
+        throw refuse("--spread-job spreads the job over nodes, which this cluster's caps do not allow")
+      }
       if request.has("gpus-per-socket") {
         throw refuse("--gpus-per-socket cannot be bounded by the driver; use --gpus or --gpus-per-node on this cluster")
       }
@@ -152,7 +164,7 @@ struct Allocation {
   /// Options that make Slurm allocate more than the driver can compute from the request:
   /// whole nodes, per-socket or per-core layouts, reserved cores.
   static let unboundedCPUOptions = [
-    "exclusive", "ntasks-per-socket", "ntasks-per-core", "sockets-per-node", "cores-per-socket", "threads-per-core",
+    "exclusive", "hint", "ntasks-per-socket", "ntasks-per-core", "sockets-per-node", "cores-per-socket", "threads-per-core",
     "extra-node-info", "core-spec", "thread-spec",
   ]
 
@@ -189,6 +201,8 @@ struct Allocation {
     for (name, value) in [("cpus-per-task", perTask), ("ntasks", taskCount), ("nodes", nodes)] where value == 0 {
       throw fail("--\(name)=0 is not a count Slurm accepts")
     }
+    // At least one task per node: what is per task (GPUs, CPUs) is at least per node.
+    taskCount = max(taskCount, nodes)
 
     // GPUs: each way of asking adds up to the most the job could hold.
     var gpuCounts: [Int] = []

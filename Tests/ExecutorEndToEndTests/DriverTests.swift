@@ -193,7 +193,7 @@ import Testing
     job.env["CI_SLURM_BACKEND"] = "bogus"
     let prepare = try job.phase("ci-prepare")
     #expect(prepare.status == .exited(2))
-    #expect(prepare.stderr == "ERROR: CI_SLURM_BACKEND is 'bogus'; allowed values: auto, slurm, local\n")
+    #expect(prepare.stderr == "ERROR: CI_SLURM_BACKEND is 'bogus'; use one of auto, slurm, local\n")
   }
 
   @Test func aDataRootUnderAPlainFileIsOneLineWithThePath() throws {

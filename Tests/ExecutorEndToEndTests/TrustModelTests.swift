@@ -29,11 +29,11 @@ enum TestGitLab {
     return path
   }()
 
-  static func token(login: String, jobID: String, minter: IDTokenMinter = minter) throws -> String {
+  static func token(login: String, jobID: String, minter: IDTokenMinter = minter, expiresIn: TimeInterval = 3600) throws -> String {
     let now = Date()
     return try minter.mint(
       GitLabClaims(
-        issuer: issuer, audience: [audience], expires: now.addingTimeInterval(3600), notBefore: now.addingTimeInterval(-1),
+        issuer: issuer, audience: [audience], expires: now.addingTimeInterval(expiresIn), notBefore: now.addingTimeInterval(-7200),
         issuedAt: now, jobID: jobID, userLogin: login, projectPath: "group/e2e"))
   }
 }
@@ -181,6 +181,23 @@ struct Victim {
     #expect(result.stdout == "ci-alice\n", "\(result.stderr)")
   }
 
+  /// GitLab's token lives as long as the job's timeout: a job that ran out of time still
+  /// gets its after_script, artifacts and cleanup as its account; a new job does not start.
+  @Test(arguments: Accounts.slurm)
+  func anExpiredTokenStopsNewJobsButNotTheEndOfOneThatRan(backend: Backend) throws {
+    let job = try DriverJob(backend)
+    try job.settings(DriverJob.runAsSettings, allowRoot: false)
+    job.payloadVariables = [("CI_SLURM_ID_TOKEN", try TestGitLab.token(login: "alice", jobID: job.jobID, expiresIn: -600))]
+    let refused = try job.phase("ci-prepare")
+    #expect(refused.status == .exited(1))
+    #expect(refused.stderr.contains("the ID token expired at"), "\(refused.stderr)")
+    let run = try job.phase("ci-run", [try job.script("id -un"), "build_script"])
+    #expect(run.stdout == "ci-alice\n", "\(run.stderr)")
+    let cleanup = try job.phase("ci-cleanup")
+    #expect(cleanup.status == .exited(0), "\(cleanup.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: "\(job.dataRoot)/users/ci-alice/jobs/\(job.jobID)"))
+  }
+
   @Test(arguments: Accounts.slurm)
   func aJobWithoutATokenIsRefusedBeforeAnySlurmJob(backend: Backend) throws {
     let job = try DriverJob(backend)
@@ -281,12 +298,16 @@ struct Victim {
     }
   }
 
-  @Test(.enabled(if: getuid() == 0), arguments: ["dangling", "world-writable", "owned by an account"])
+  @Test(.enabled(if: getuid() == 0), arguments: ["a symlink", "dangling", "world-writable", "owned by an account"])
   func settingsRootCannotTrustAreAnError(kind: String) throws {
     let job = try DriverJob(.local)
     let path = "\(job.tmp)/settings.toml"
     try? FileManager.default.removeItem(atPath: path)
     switch kind {
+    case "a symlink":
+      // To a file root could trust: the link itself is refused, not what it points at.
+      FileManager.default.createFile(atPath: "\(job.tmp)/real.toml", contents: Data("allow_root = true\n".utf8), attributes: [.posixPermissions: 0o644])
+      try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: "\(job.tmp)/real.toml")
     case "dangling":
       try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: "\(job.tmp)/nothing-here.toml")
     case "world-writable":
@@ -298,7 +319,13 @@ struct Victim {
     job.env["CI_SLURM_SETTINGS"] = path
     let prepare = try job.phase("ci-prepare")
     #expect(prepare.status == .exited(2))
-    #expect(prepare.stderr.hasPrefix("ERROR: cannot read the settings file \(path)") || prepare.stderr.hasPrefix("ERROR: the settings file \(path)"), "\(prepare.stderr)")
+    let expected = [
+      "a symlink": "ERROR: cannot read the settings file \(path): it is a symlink, which a root phase does not follow",
+      "dangling": "ERROR: cannot read the settings file \(path): it is a symlink, which a root phase does not follow",
+      "world-writable": "ERROR: the settings file \(path) is writable by group or others (chmod go-w)",
+      "owned by an account": "ERROR: the settings file \(path) belongs to uid",
+    ][kind]!
+    #expect(prepare.stderr.hasPrefix(expected), "\(prepare.stderr)")
     #expect(prepare.stderr.split(separator: "\n").count == 1)
   }
 }
@@ -306,6 +333,7 @@ struct Victim {
 /// Issue #12, 3: caps on what Slurm allocates, read back from Slurm itself.
 @Suite struct CapsOnSlurmTests {
   static let caps = "[limits]\nmax_cpus = 1\nmax_memory = \"1G\"\nmax_time = \"00:10:00\"\n"
+  static let fuzzCaps = "[limits]\nmax_cpus = 2\nmax_memory = \"1G\"\nmax_time = \"00:10:00\"\n"
 
   @Test(arguments: Accounts.slurm.isEmpty ? [] : [
     ("-n 8 --mem=0 --time=0", "--time=0 means no time limit"),
@@ -347,20 +375,23 @@ struct Victim {
   /// lets through, Slurm's own account of the allocation stays under every cap.
   @Test(arguments: Accounts.slurm)
   func fuzzedRequestsNeverGetMoreThanTheCaps(backend: Backend) async throws {
+    // Each option on its own, so combinations like -n 2 --ntasks-per-node=1 come up.
     let groups = [
-      ["-c 1", "-c 2", "--cpus-per-task=01"], ["-n 1", "-n 2", "--ntasks-per-node=1"], ["-N 1", "--nodes=1-1"],
-      ["--mem=512M", "--mem=1G", "--mem=1025M", "--mem-per-cpu=1G", "--mem-per-cpu=600M"],
-      ["-t 5", "-t 10", "-t 0:10:01", "-t 1-0"], ["--mincpus=1", "--oversubscribe", "--overcommit"],
+      ["-c 1", "-c 2", "--cpus-per-task=01"], ["-n 1", "-n 2", "-n 3"], ["--ntasks-per-node=1", "--ntasks-per-node=2"],
+      ["-N 1", "--nodes=1-2"], ["--mem=512M", "--mem=1G", "--mem=1025M", "--mem-per-cpu=512M", "--mem-per-cpu=600M"],
+      ["-t 5", "-t 10", "-t 0:10:01", "-t 1-0"], ["--mincpus=1", "--mincpus=2"], ["--oversubscribe"], ["--overcommit"],
+      ["--exclusive"], ["--spread-job"], ["--hint=nomultithread"],
     ]
     var generator = SystemRandomNumberGenerator()
-    let candidates = (0..<24).map { _ in
-      groups.compactMap { Bool.random(using: &generator) ? $0.randomElement(using: &generator) : nil }.joined(separator: " ")
+    // A few the driver must accept, then random ones (each option with chance 1/4).
+    let candidates = ["-c 2", "-n 2", "-n 2 --mem-per-cpu=512M", "--nodes=1-2"] + (0..<28).map { _ in
+      groups.compactMap { Int.random(in: 0..<4, using: &generator) == 0 ? $0.randomElement(using: &generator) : nil }.joined(separator: " ")
     }
     let results = try await withThrowingTaskGroup(of: (String, Run?, Run).self) { group in
       for parameters in candidates {
         group.addTask {
           let job = try DriverJob(backend, parameters: parameters)
-          try job.runAs("alice", extraSettings: CapsOnSlurmTests.caps)
+          try job.runAs("alice", extraSettings: CapsOnSlurmTests.fuzzCaps)
           let prepare = try job.phase("ci-prepare")
           guard prepare.status == .exited(0) else { return (parameters, nil, prepare) }
           let run = try job.phase("ci-run", [try job.script("scontrol show job -o \"$SLURM_JOB_ID\""), "build_script"])
@@ -382,7 +413,9 @@ struct Victim {
       guard run.status == .exited(0) else { continue }
       let allocation = SlurmAllocation(run.stdout)
       checked += 1
-      #expect(allocation.cpus <= 1 && allocation.memoryMB <= 1024 && allocation.timeLimitSeconds <= 600, "\(parameters): \(run.stdout)")
+      #expect(
+        allocation.cpus <= 2 && allocation.nodes == 1 && allocation.memoryMB <= 1024 && allocation.timeLimitSeconds <= 600,
+        "\(parameters): \(run.stdout)")
     }
     #expect(checked > 0)
   }
@@ -391,6 +424,7 @@ struct Victim {
 /// The few fields of `scontrol show job -o` the caps tests read (one line of Key=Value).
 struct SlurmAllocation {
   var cpus = Int.max
+  var nodes = Int.max
   var memoryMB = Int.max
   var timeLimitSeconds = Int.max
 
@@ -400,6 +434,7 @@ struct SlurmAllocation {
       guard parts.count == 2 else { continue }
       switch parts[0] {
       case "NumCPUs": cpus = Int(parts[1]) ?? Int.max
+      case "NumNodes": nodes = Int(parts[1].split(separator: "-").last ?? "") ?? Int.max
       case "TimeLimit":
         let clock = parts[1].split(separator: "-").last!.split(separator: ":").compactMap { Int($0) }
         let days = parts[1].contains("-") ? Int(parts[1].split(separator: "-")[0]) ?? 0 : 0
