@@ -56,7 +56,7 @@ enum PrivilegedPart {
     }
     close(toChild[0])
     close(fromChild[1])
-    writeAll(toChild[1], payload)
+    StandardConsole.writeAll(toChild[1], payload)
     close(toChild[1])
     let answer = readBounded(fromChild[0], limit: PhaseHandoff.Outcome.maximumSize)
     close(fromChild[0])
@@ -83,20 +83,6 @@ enum PrivilegedPart {
     environment["SHELL"] = account.shell.isEmpty ? "/bin/sh" : account.shell
     environment[PhaseHandoff.variable] = String(PhaseHandoff.inputDescriptor)
     return environment
-  }
-
-  static func writeAll(_ fd: Int32, _ data: Data) {
-    data.withUnsafeBytes { buffer in
-      var offset = 0
-      while offset < buffer.count {
-        let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-        if written < 0 {
-          if errno == EINTR { continue }
-          return
-        }
-        offset += written
-      }
-    }
   }
 
   static func readBounded(_ fd: Int32, limit: Int) -> Data {
@@ -141,7 +127,7 @@ enum AccountPart {
       failure = .system("\(error)")
     }
     let outcome = (try? JSONEncoder().encode(PhaseHandoff.Outcome(failure: failure))) ?? Data()
-    PrivilegedPart.writeAll(PhaseHandoff.outcomeDescriptor, outcome)
+    StandardConsole.writeAll(PhaseHandoff.outcomeDescriptor, outcome)
     Glibc.exit(failure == nil ? 0 : 1)
   }
 }

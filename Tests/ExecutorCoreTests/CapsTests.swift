@@ -132,7 +132,7 @@ import Testing
     policy.maxMemoryMB = 4096
     policy.maxTimeSeconds = 600
     policy.maxGPUs = 1
-    var generator = SeededGenerator(seed: 12)
+    var generator = ParserFuzzTests.SplitMix(state: 12)
     var accepted = 0
     for _ in 0..<5000 {
       let parameters = CapsFuzz.randomParameters(using: &generator)
@@ -156,7 +156,7 @@ enum CapsFuzz {
     ["--exclusive"], ["--spread-job"], ["--hint=nomultithread"], ["--mincpus=2", "--mincpus=8"], ["--cpus-per-gpu=2", "--cpus-per-gpu=8"],
   ]
 
-  static func randomParameters(using generator: inout SeededGenerator) -> String {
+  static func randomParameters(using generator: inout ParserFuzzTests.SplitMix) -> String {
     var words: [String] = []
     for group in choices where Int.random(in: 0..<3, using: &generator) == 0 {
       words.append(group.randomElement(using: &generator)!)
@@ -180,18 +180,5 @@ enum CapsFuzz {
     let time = request.value(of: "time").flatMap { (try? SlurmTime.seconds(from: $0)) ?? nil } ?? Int.max
     return cpus <= policy.maxCPUs! && memory <= policy.maxMemoryMB! && gpus <= policy.maxGPUs! && time > 0
       && time <= policy.maxTimeSeconds! && !request.has("exclusive") && !request.has("spread-job")
-  }
-}
-
-/// SplitMix64: the same sequence on every run, so a failure can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }
