@@ -90,8 +90,20 @@ public struct Pipeline: Sendable {
       }
       stages = [".pre"] + named.filter { $0 != ".pre" && $0 != ".post" } + [".post"]
     }
+    // Keywords ci-local cannot honour are named once each, with the jobs that use them,
+    // so a run never differs from GitLab's in silence (and 60 jobs' tags are one line).
+    for key in ["workflow", "image", "services", "cache", "before_script", "after_script", "spec"] where mapping[Node(key)] != nil {
+      warnings.append("top-level '\(key)' is ignored by ci-local\(key == "workflow" ? " (every job runs, whatever its rules)" : "")")
+    }
     let globalVariables = try variables(mapping["variables"], context: "variables")
     let defaults = mapping["default"]?.mapping
+    if let defaults {
+      for (key, _) in defaults {
+        guard let name = key.string, !["before_script", "after_script", "timeout", "variables", "id_tokens"].contains(name) else { continue }
+        warnings.append("default: '\(name)' is ignored by ci-local")
+      }
+    }
+    var ignored: [String: [String]] = [:]
     var rawJobs: [(String, Node)] = []
     for (keyNode, value) in mapping {
       guard let key = keyNode.string else { continue }
@@ -104,14 +116,18 @@ public struct Pipeline: Sendable {
       guard node.mapping != nil else { throw Error(message: "job '\(name)' must be a mapping") }
       var resolved = try resolveExtends(name: name, node: node, templates: templates, seen: [])
       if let defaults {
-        for key in ["before_script", "after_script", "timeout", "variables"] where resolved.mapping?[Node(key)] == nil {
+        for key in ["before_script", "after_script", "timeout", "variables", "id_tokens"] where resolved.mapping?[Node(key)] == nil {
           if let value = defaults[Node(key)], var map = resolved.mapping {
             map[Node(key)] = value
             resolved = .mapping(map)
           }
         }
       }
-      jobs += try PipelineJob.expand(name: name, node: resolved, globalVariables: globalVariables, warnings: &warnings)
+      jobs += try PipelineJob.expand(name: name, node: resolved, globalVariables: globalVariables, ignored: &ignored)
+    }
+    for (key, users) in ignored.sorted(by: { $0.key < $1.key }) {
+      let shown = users.prefix(3).joined(separator: ", ") + (users.count > 3 ? " and \(users.count - 3) more" : "")
+      warnings.append("'\(key)' is ignored by ci-local (job\(users.count == 1 ? "" : "s") \(shown))")
     }
     for job in jobs where !stages.contains(job.stage) {
       throw Error(message: "job '\(job.name)': stage '\(job.stage)' is not in stages (\(stages.joined(separator: ", ")))")
@@ -235,7 +251,14 @@ public struct PipelineJob: Sendable, Equatable {
     return try list.flatMap { try strings($0, context) }
   }
 
-  static func expand(name: String, node: Node, globalVariables: [(String, String)], warnings: inout [String]) throws -> [PipelineJob] {
+  /// Keywords ci-local accepts but does not act on (it is the only runner, runs every job
+  /// once, keeps artifacts per pipeline).
+  static let ignoredKeys = [
+    "rules", "only", "except", "image", "services", "cache", "retry", "dependencies", "interruptible", "resource_group",
+    "environment", "coverage", "tags",
+  ]
+
+  static func expand(name: String, node: Node, globalVariables: [(String, String)], ignored: inout [String: [String]]) throws -> [PipelineJob] {
     let map = node.mapping!
     let known: Set<String> = [
       "stage", "script", "before_script", "after_script", "variables", "needs", "parallel", "timeout",
@@ -247,8 +270,9 @@ public struct PipelineJob: Sendable, Equatable {
         throw Pipeline.Error(message: "job '\(name)': unknown keyword '\(key)'")
       }
     }
-    for ignored in ["image", "services", "cache", "rules", "only", "except"] where map[Node(ignored)] != nil {
-      warnings.append("job '\(name)': '\(ignored)' is ignored by ci-local")
+    for key in ignoredKeys where map[Node(key)] != nil { ignored[key, default: []].append(name) }
+    for (key, _) in map["artifacts"]?.mapping ?? [:] where key.string != "paths" {
+      ignored["artifacts:\(key.string ?? "?")", default: []].append(name)
     }
     let script = try strings(map["script"], "job '\(name)': script")
     guard !script.isEmpty else { throw Pipeline.Error(message: "job '\(name)' has no script") }

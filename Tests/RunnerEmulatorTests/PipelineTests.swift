@@ -157,4 +157,31 @@ func bash(_ path: String) throws -> (Int32, String) {
     #expect(throws: ConfigJSON.Error.self) { try ConfigJSON.parse(Data(#"{"builds_dir_is_shared": "true"}"#.utf8)) }
     #expect(try ConfigJSON.parse(Data(#"{"builds_dir": "/b", "unknown": 1}"#.utf8)).buildsDir == "/b")
   }
+
+  @Test func everyIgnoredKeywordIsNamedOnceWithItsJobs() throws {
+    let p = try pipeline("""
+      workflow:
+        rules: [{if: '$CI_PIPELINE_SOURCE == "web"'}]
+      default:
+        id_tokens: {T: {aud: x}}
+        image: alpine
+      a:
+        retry: 2
+        dependencies: []
+        artifacts: {paths: [x], expire_in: 1 week}
+        script: [echo a]
+      b:
+        retry: 1
+        script: [echo b]
+      """)
+    #expect(p.warnings == [
+      "top-level 'workflow' is ignored by ci-local (every job runs, whatever its rules)",
+      "default: 'image' is ignored by ci-local",
+      "'artifacts:expire_in' is ignored by ci-local (job a)",
+      "'dependencies' is ignored by ci-local (job a)",
+      "'retry' is ignored by ci-local (jobs a, b)",
+    ])
+    // default: id_tokens is honoured, not ignored.
+    #expect(p.job(named: "b")?.idTokens.map(\.variable) == ["T"])
+  }
 }
