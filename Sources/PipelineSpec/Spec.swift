@@ -445,6 +445,7 @@ struct SpecReader {
   func command(_ value: [String: Node], _ what: String, at node: Node) throws -> [String] {
     if let script = value["script"] {
       if value["task"] != nil { throw fail(node, "\(what): give either script or task, not both") }
+      if let args = value["args"] { throw fail(args, "\(what).args go with task:; with script:, write the arguments in the script") }
       let lines = try strings(script, "\(what).script")
       guard !lines.isEmpty else { throw fail(script, "\(what).script is empty") }
       return lines

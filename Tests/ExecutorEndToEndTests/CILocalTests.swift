@@ -153,20 +153,22 @@ import Testing
     #expect(!FileManager.default.fileExists(atPath: missing))
   }
 
-  @Test func aGeneratedArrayModePipelineFindsItsItemsWhereverOutputPutsIt() throws {
+  @Test(arguments: Backend.available)
+  func aGeneratedArrayModePipelineFindsItsItemsWhereverOutputPutsIt(backend: Backend) throws {
     let repo = try project("unused: {script: [true]}\n")
     try FileManager.default.createDirectory(atPath: "\(repo)/.git", withIntermediateDirectories: true)
     try FileManager.default.createDirectory(atPath: "\(repo)/specs", withIntermediateDirectories: true)
-    let items = (0..<55).map { "  - {id: s\($0), params: {FILE: f\($0).csv}}" }.joined(separator: "\n")
-    try "pipeline: many\nitems:\n\(items)\nstages:\n  - name: work\n    script: [echo \"item $DATASET_ID file $FILE\"]\n"
+    // Three items over max_jobs_per_stage 2: one CI job, a Slurm array over the items.
+    let items = (0..<3).map { "  - {id: s\($0), params: {FILE: f\($0).csv}}" }.joined(separator: "\n")
+    try "pipeline: many\nmax_jobs_per_stage: 2\nitems:\n\(items)\nstages:\n  - name: work\n    script: [echo \"item $DATASET_ID file $FILE\"]\n"
       .write(toFile: "\(repo)/specs/many.yml", atomically: true, encoding: .utf8)
     let generate = try run(
       ["\(Package.bin)/ci-gen", "generate", "specs/many.yml", "-o", "ci/generated.yml"], env: ProcessInfo.processInfo.environment,
       cwd: repo)
     #expect(generate.status == .exited(0), "\(generate.stderr)")
-    let result = try ciLocalPlain(["ci/generated.yml", "--project", repo, "--backend", "local"], cwd: repo)
+    let result = try ciLocalPlain(["ci/generated.yml", "--project", repo, "--backend", backend.rawValue], cwd: repo)
     #expect(result.status == .exited(0), "\(result.stdout)\n\(result.stderr)")
-    #expect(result.stdout.contains("item s54 file f54.csv"))
+    #expect(result.stdout.contains("item s2 file f2.csv"))
     #expect(result.stdout.contains("item s0 file f0.csv"))
   }
 
