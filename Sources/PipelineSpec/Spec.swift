@@ -181,23 +181,9 @@ struct SpecReader {
   static func yamlError(_ error: YamlError, file: String, text: String) -> SpecError {
     switch error {
     case .duplicatedKeysInMapping(let duplicates, let context):
-      // Yams marks the first occurrence; the line to fix is the repeat, found as the same
-      // key at the same column further down (block style; flow style keeps the first mark).
       let key = duplicates.first ?? "?"
-      let lines = text.components(separatedBy: "\n")
-      let first = context.mark
-      var line = first.line
-      let column = first.column
-      for index in first.line..<lines.count {
-        let characters = Array(lines[index])
-        guard characters.count >= first.column else { continue }
-        let rest = String(characters[(first.column - 1)...])
-        if [key, "\"\(key)\"", "'\(key)'"].contains(where: { rest.hasPrefix("\($0):") }) {
-          line = index + 1
-          break
-        }
-      }
-      return SpecError(file: file, line: line, column: column, message: "duplicate key '\(key)' (first at line \(first.line)); keep one")
+      let (line, column) = repeatOf(key, after: context.mark, in: text)
+      return SpecError(file: file, line: line, column: column, message: "duplicate key '\(key)' (first at line \(context.mark.line)); keep one")
     case .composer(let context, let problem, let mark, _):
       let what = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
       return SpecError(file: file, line: mark.line, column: mark.column, message: "YAML error: \(what)")
@@ -209,6 +195,27 @@ struct SpecReader {
       let first = "\(error)".split(separator: "\n").first.map(String.init) ?? "unreadable"
       return SpecError(file: file, line: 1, column: 1, message: "YAML error: \(first)")
     }
+  }
+
+  /// Yams marks a duplicate key's first occurrence; the one to fix is the repeat: the same
+  /// key at the same column further down (block style), else later on the same line after
+  /// a comma (flow style), else the first.
+  static func repeatOf(_ key: String, after first: Mark, in text: String) -> (line: Int, column: Int) {
+    let lines = text.components(separatedBy: "\n")
+    let spellings = [key, "\"\(key)\"", "'\(key)'"].map { "\($0):" }
+    for index in first.line..<max(first.line, lines.count) {
+      let characters = Array(lines[index])
+      guard characters.count >= first.column else { continue }
+      if spellings.contains(where: String(characters[(first.column - 1)...]).hasPrefix) { return (index + 1, first.column) }
+    }
+    guard first.line >= 1, first.line <= lines.count else { return (first.line, first.column) }
+    let characters = Array(lines[first.line - 1])
+    for comma in max(first.column - 1, 0)..<characters.count where characters[comma] == "," {
+      var start = comma + 1
+      while start < characters.count, characters[start] == " " { start += 1 }
+      if spellings.contains(where: String(characters[start...]).hasPrefix) { return (first.line, start + 1) }
+    }
+    return (first.line, first.column)
   }
 
   func mapping(_ node: Node, _ what: String, allowed: [String]) throws -> [(key: String, keyNode: Node, value: Node)] {

@@ -14,7 +14,7 @@ struct CIGen: ParsableCommand {
 
 struct SpecArgument: ParsableArguments {
   @Argument(help: "The pipeline spec (YAML).") var spec: String
-  @Option(name: .shortAndLong, help: "Where the .gitlab-ci.yml goes (default: stdout).") var output: String?
+  @Option(name: .shortAndLong, help: "Where the .gitlab-ci.yml goes (default: stdout); required above max_jobs_per_stage items, whose list goes beside it.") var output: String?
 
   /// The items list's name, beside the output (array mode).
   var manifestName: String { "ci-items/\(URL(fileURLWithPath: spec).deletingPathExtension().lastPathComponent).tsv" }

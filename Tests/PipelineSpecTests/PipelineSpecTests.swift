@@ -237,6 +237,7 @@ func temporaryFile(_ text: String, name: String = "out.yml") throws -> String {
   @Test func aDuplicateKeyIsOneLineAtTheRepeat() {
     let spec = valid.replacingOccurrences(of: "script: [echo two]", with: "script: [echo two]\n    script: [echo again]")
     #expect(error(spec) == "spec.yml:11:5: duplicate key 'script' (first at line 10); keep one")
+    #expect(error("pipeline: p\nstages:\n  - {name: a, name: b, script: [x]}\n") == "spec.yml:3:15: duplicate key 'name' (first at line 3); keep one")
   }
 
   @Test func theCLIWritesNothingOnError() throws {
