@@ -87,17 +87,39 @@ func writeAtomically(_ files: [(text: String, path: String)]) throws {
   for file in files {
     let url = URL(fileURLWithPath: file.path)
     let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
-    do {
-      try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-      try Data(file.text.utf8).write(to: URL(fileURLWithPath: temporary))
-    } catch {
-      throw cannot(file.path, (error as NSError).localizedFailureReason ?? error.localizedDescription)
+    if let failed = makeDirectories(url.deletingLastPathComponent().path) ?? create(temporary, file.text) {
+      throw cannot(file.path, String(cString: strerror(failed)))
     }
     staged.append((temporary, file.path))
   }
   for file in staged where rename(file.temporary, file.path) != 0 {
     throw cannot(file.path, String(cString: strerror(errno)))
   }
+}
+
+/// `mkdir -p`, or the errno that stopped it (the OS's reason goes in the error).
+func makeDirectories(_ path: String) -> Int32? {
+  var current = ""
+  for part in path.split(separator: "/") {
+    current += "/\(part)"
+    if mkdir(current, 0o755) != 0 && errno != EEXIST { return errno }
+  }
+  return nil
+}
+
+/// Writes `text` to a new file at `path`, or the errno of what failed.
+func create(_ path: String, _ text: String) -> Int32? {
+  let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+  guard fd >= 0 else { return errno }
+  defer { close(fd) }
+  let bytes = Array(text.utf8)
+  var offset = 0
+  while offset < bytes.count {
+    let count = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    if count < 0 { return errno }
+    offset += count
+  }
+  return nil
 }
 
 struct Generate: ParsableCommand {

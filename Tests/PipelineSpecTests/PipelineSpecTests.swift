@@ -307,6 +307,13 @@ func repositoryWithManyItems() throws -> String {
     #expect(result.err == "ci-gen: cannot read nope.yml: No such file or directory\n")
   }
 
+  @Test func anUnwritableOutputSaysWhyInOneLine() throws {
+    let spec = "\(root)/examples/svd-mapreduce/pipeline.yml"
+    let result = try cigen(["generate", spec, "-o", "\(spec)/out.yml"], in: NSTemporaryDirectory())
+    #expect(result.status == 1)
+    #expect(result.err == "ci-gen: cannot write \(spec)/out.yml: Not a directory\n")
+  }
+
   @Test func theItemsListGoesBesideTheOutputAndTheJobsFindItThere() throws {
     let repo = try repositoryWithManyItems()
     let result = try cigen(["generate", "specs/many.yml", "-o", "ci/generated.yml"], in: repo)
