@@ -31,15 +31,35 @@ public struct Pipeline: Sendable {
   }
 
   static func loadYAML(_ file: String) throws -> Node {
-    guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
-      throw Error(message: "cannot read \(file)")
+    guard let data = FileManager.default.contents(atPath: file) else {
+      // FileManager hides errno; open() again for the OS's reason.
+      let fd = open(file, O_RDONLY)
+      let reason = fd < 0 ? String(cString: strerror(errno)) : "not a readable file"
+      if fd >= 0 { close(fd) }
+      throw Error(message: "cannot read \(file): \(reason)")
     }
+    guard let text = String(data: data, encoding: .utf8) else { throw Error(message: "\(file) is not UTF-8 text") }
     do {
       guard let node = try Yams.compose(yaml: text) else { return Node.mapping([:]) }
       guard node.mapping != nil else { throw Error(message: "\(file): the top level must be a mapping of jobs and keywords") }
       return node
     } catch let error as YamlError {
-      throw Error(message: "\(file): YAML error: \(error)")
+      throw Error(message: yamlError(error, file: file))
+    }
+  }
+
+  /// One line with the position, not Yams's multi-line dump of the whole document.
+  static func yamlError(_ error: YamlError, file: String) -> String {
+    switch error {
+    case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+      .composer(let context, let problem, let mark, _):
+      let what = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
+      return "\(file):\(mark.line):\(mark.column): YAML error: \(what)"
+    case .duplicatedKeysInMapping(let duplicates, let context):
+      let keys = duplicates.map { "'\($0)'" }.joined(separator: ", ")
+      return "\(file):\(context.mark.line):\(context.mark.column): duplicate key \(keys) in this mapping; keep one"
+    default:
+      return "\(file): YAML error: \("\(error)".split(separator: "\n").first.map(String.init) ?? "unreadable")"
     }
   }
 

@@ -184,4 +184,19 @@ func bash(_ path: String) throws -> (Int32, String) {
     // default: id_tokens is honoured, not ignored.
     #expect(p.job(named: "b")?.idTokens.map(\.variable) == ["T"])
   }
+
+  @Test func yamlErrorsAreOneLineWithAPosition() throws {
+    #expect {
+      try pipeline("a:\n  script: [x]\n  script: [y]\n")
+    } throws: { error in
+      let text = "\(error)"
+      return text.hasSuffix(".gitlab-ci.yml:2:3: duplicate key 'script' in this mapping; keep one") && !text.contains("\n")
+    }
+    #expect {
+      try pipeline("a:\n  script: [x\n")
+    } throws: { "\($0)".contains(".gitlab-ci.yml:3:1: YAML error:") && !"\($0)".contains("\n") }
+    #expect {
+      try Pipeline.load(file: "/nonexistent/.gitlab-ci.yml", projectDirectory: "/nonexistent")
+    } throws: { "\($0)" == "cannot read /nonexistent/.gitlab-ci.yml: No such file or directory" }
+  }
 }
