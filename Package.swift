@@ -108,7 +108,7 @@ let package = Package(
       name: "ExecutorCoreTests",
       dependencies: ["ExecutorCore", "Scheduling", "CustomExecutorAPI", "JobIdentity", .product(name: "JWTKit", package: "jwt-kit")]),
     .testTarget(name: "RunnerEmulatorTests", dependencies: ["RunnerEmulator"]),
-    .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec"]),
+    .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec", "WorkerTasks"]),
     .testTarget(name: "WorkersTests", dependencies: ["NumpyRandom", "SVD", "Workers", "Report", "CSQLite"], exclude: ["Support"]),
     // Runs the built executables: with fake Slurm commands first on PATH, and against the
     // real local Slurm (required when CI=true).

@@ -1,6 +1,7 @@
 import Foundation
 import PipelineSpec
 import Testing
+import WorkerTasks
 
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
@@ -301,6 +302,22 @@ func repositoryWithManyItems() throws -> String {
 }
 
 @Suite struct CIGenCommandTests {
+  @Test func everyTaskCIGenAcceptsIsOneCIWorkerRuns() throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "\(root)/.build/debug/ci-worker")
+    process.arguments = ["--help"]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let help = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    // The SUBCOMMANDS section: a name two spaces in, then its abstract.
+    let section = (help.components(separatedBy: "SUBCOMMANDS:").last ?? "").components(separatedBy: "\n\n  See ").first ?? ""
+    let names = section.split(separator: "\n").filter { $0.hasPrefix("  ") && !$0.hasPrefix("   ") }
+      .compactMap { $0.split(separator: " ").first.map(String.init) }
+    #expect(names == WorkerTask.names)
+  }
+
   @Test func anUnreadableSpecSaysWhyInOneLine() throws {
     let result = try cigen(["check", "nope.yml"], in: NSTemporaryDirectory())
     #expect(result.status == 1)
