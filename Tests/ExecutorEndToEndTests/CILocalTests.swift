@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import Testing
 
@@ -131,6 +132,36 @@ import Testing
     #expect(!result.stdout.contains("\u{1b}["))
     let coloured = try ciLocalPlain(["--jobs", "2", "--backend", "local", "--color"], cwd: directory)
     #expect(coloured.stdout.contains("\u{1b}["))
+  }
+
+  @Test func aRunningJobsLinesShowBeforeItEnds() throws {
+    // The job waits for a file the test creates only once the job's first line has reached
+    // ci-local's stdout: with output held until the job ends, it would never come.
+    let directory = try project("""
+      waits:
+        script: ['echo "waiting for go"', 'for i in $(seq 600); do test -f "$CI_SLURM_TEST_GO" && break; sleep 0.1; done', 'test -f "$CI_SLURM_TEST_GO" && echo "got go"']
+      other:
+        script: [echo other]
+      """)
+    let go = "\(directory)/go"
+    var env = ProcessInfo.processInfo.environment
+    env["CI_SLURM_BACKEND"] = nil
+    env["CI_SLURM_DATA_ROOT"] = "\(directory)/.data"
+    env["CI_SLURM_SETTINGS"] = Package.rootSettings
+    let child = try ChildProcess(
+      arguments: ["\(Package.bin)/ci-local", "--jobs", "2", "--backend", "local", "--variable", "CI_SLURM_TEST_GO=\(go)"],
+      environment: env, workingDirectory: directory)
+    var out = Data()
+    let finished = PipeDrain.drain(child, deadline: Date().addingTimeInterval(300)) { stream, data in
+      guard stream == .stdout else { return }
+      out.append(data)
+      if String(decoding: out, as: UTF8.self).contains("[waits] waiting for go\n") { FileManager.default.createFile(atPath: go, contents: nil) }
+    }
+    if !finished { child.signal(SIGKILL) }
+    let status = child.wait()
+    let stdout = String(decoding: out, as: UTF8.self)
+    #expect(status == .exited(0), "\(stdout)")
+    #expect(stdout.contains("[waits] got go\n"))
   }
 
   @Test func jobsFindTheBuildsCIWorkerOnPath() throws {
