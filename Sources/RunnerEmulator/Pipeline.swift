@@ -22,6 +22,9 @@ public struct Pipeline: Sendable {
     "before_script", "after_script", "spec",
   ]
 
+  /// The `default:` keys ci-local copies into jobs that do not set them; others warn.
+  static let honouredDefaults = ["before_script", "after_script", "timeout", "variables", "id_tokens"]
+
   public func job(named name: String) -> PipelineJob? { jobs.first { $0.name == name } }
 
   /// Loads a file, following local includes relative to `projectDirectory`.
@@ -119,7 +122,7 @@ public struct Pipeline: Sendable {
     let defaults = mapping["default"]?.mapping
     if let defaults {
       for (key, _) in defaults {
-        guard let name = key.string, !["before_script", "after_script", "timeout", "variables", "id_tokens"].contains(name) else { continue }
+        guard let name = key.string, !honouredDefaults.contains(name) else { continue }
         warnings.append("default: '\(name)' is ignored by ci-local")
       }
     }
@@ -136,7 +139,7 @@ public struct Pipeline: Sendable {
       guard node.mapping != nil else { throw Error(message: "job '\(name)' must be a mapping") }
       var resolved = try resolveExtends(name: name, node: node, templates: templates, seen: [])
       if let defaults {
-        for key in ["before_script", "after_script", "timeout", "variables", "id_tokens"] where resolved.mapping?[Node(key)] == nil {
+        for key in honouredDefaults where resolved.mapping?[Node(key)] == nil {
           if let value = defaults[Node(key)], var map = resolved.mapping {
             map[Node(key)] = value
             resolved = .mapping(map)
