@@ -454,7 +454,9 @@ struct SpecReader {
       if value["task"] != nil { throw fail(node, "\(what): give either script or task, not both") }
       if let args = value["args"] { throw fail(args, "\(what).args go with task:; with script:, write the arguments in the script") }
       let lines = try strings(script, "\(what).script")
-      guard !lines.isEmpty else { throw fail(script, "\(what).script is empty") }
+      guard !lines.isEmpty, !lines.contains(where: { $0.allSatisfy(\.isWhitespace) }) else {
+        throw fail(script, "\(what).script is empty or has an empty command; write the commands to run")
+      }
       return lines
     }
     guard let task = value["task"] else { throw fail(node, "\(what) needs a script (any commands) or a task (a ci-worker task)") }

@@ -227,6 +227,7 @@ func temporaryFile(_ text: String, name: String = "out.yml") throws -> String {
     let stringArgs = valid.replacingOccurrences(of: "script: [echo two]", with: "task: publish\n    args: --out public")
     #expect(error(stringArgs) == "spec.yml:11:11: stage 'two'.args must be a list, one word each: [--out, public]")
     #expect(error(valid + "\n    reads_raw: yes please") == "spec.yml:11:16: stage 'two'.reads_raw must be true or false")
+    #expect(error(valid.replacingOccurrences(of: "script: [echo two]", with: "script: \"\"")) == "spec.yml:10:13: stage 'two'.script is empty or has an empty command; write the commands to run")
     #expect(error(valid + "\n    args: [--x]") == "spec.yml:11:11: stage 'two'.args go with task:; with script:, write the arguments in the script")
   }
 
