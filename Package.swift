@@ -61,9 +61,11 @@ let package = Package(
       dependencies: [
         "CustomExecutorAPI", "ChildProcesses", "JobIdentity", .product(name: "Yams", package: "Yams"),
       ], swiftSettings: strict),
+    // ci-worker's task names: the one list ci-worker and ci-gen's checks share.
+    .target(name: "WorkerTasks", swiftSettings: strict),
     // Pipeline specs: model, validation, plan with GitLab's limits, deterministic YAML.
     .target(
-      name: "PipelineSpec", dependencies: ["Scheduling", .product(name: "Yams", package: "Yams")],
+      name: "PipelineSpec", dependencies: ["Scheduling", "WorkerTasks", .product(name: "Yams", package: "Yams")],
       swiftSettings: strict),
     .executableTarget(
       name: "ci-gen",
@@ -89,7 +91,7 @@ let package = Package(
       swiftSettings: strict),
     .executableTarget(
       name: "ci-worker",
-      dependencies: ["Workers", "Report", "SVD", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Workers", "Report", "SVD", "WorkerTasks", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       swiftSettings: strict),
     .executableTarget(name: "ci-config", dependencies: ["ExecutorCLI"], swiftSettings: strict),
     .executableTarget(name: "ci-prepare", dependencies: ["ExecutorCLI"], swiftSettings: strict),
@@ -106,7 +108,7 @@ let package = Package(
       name: "ExecutorCoreTests",
       dependencies: ["ExecutorCore", "Scheduling", "CustomExecutorAPI", "JobIdentity", .product(name: "JWTKit", package: "jwt-kit")]),
     .testTarget(name: "RunnerEmulatorTests", dependencies: ["RunnerEmulator"]),
-    .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec"]),
+    .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec", "WorkerTasks"]),
     .testTarget(name: "WorkersTests", dependencies: ["NumpyRandom", "SVD", "Workers", "Report", "CSQLite"], exclude: ["Support"]),
     // Runs the built executables: with fake Slurm commands first on PATH, and against the
     // real local Slurm (required when CI=true).

@@ -58,6 +58,12 @@ public struct PipelinePlan: Sendable {
       notes.append(
         "\(spec.items.count) items exceed max_jobs_per_stage (\(spec.maxJobsPerStage)): each per-item stage is one CI job running a Slurm array over the items (listed in \(manifest))"
       )
+      for stage in spec.stages where stage.perItem {
+        guard let throttle = stage.scatter?.throttle else { continue }
+        let total = PipelinePlan.foldedThrottle(throttle, items: spec.items.count, tasks: stage.scatter?.tasks ?? 1)
+        notes.append(
+          "stage \(stage.name): throttle \(throttle) per item becomes \(total.map { "%\($0)" } ?? "no throttle") over the one array (\(throttle) x \(spec.items.count) items), as many tasks at once as one job per item would run")
+      }
     }
     stages = spec.stages.flatMap { $0.gather == nil ? [$0.name] : [$0.name, "\($0.name)-gather"] }
     self.jobs = []
@@ -91,6 +97,14 @@ public struct PipelinePlan: Sendable {
       throw SpecError(file: spec.file, line: 1, column: 1, message: "job name '\(job.name.prefix(40))...' is longer than GitLab's 255 characters; shorten the stage or item id")
     }
     self.jobs = jobs
+  }
+
+  /// One array over all items cannot limit each item's tasks on its own; the same total as
+  /// one array per item (throttle x items) keeps the load the spec asked for. nil: the
+  /// total reaches the array's size, so no limit.
+  static func foldedThrottle(_ throttle: Int, items: Int, tasks: Int) -> Int? {
+    let total = throttle * items
+    return total >= tasks * items ? nil : total
   }
 
   func needs(of stage: PipelineSpec.Stage, item: PipelineSpec.Item?, finalJobs: [String: [String: String]]) -> [String]? {
@@ -168,11 +182,14 @@ public struct PipelinePlan: Sendable {
       variables.append(Pair(name: "DATASET_ID", value: item.id))
       variables += item.params.map { Pair(name: $0.0, value: $0.1) }
     }
-    let throttle = stage.scatter?.throttle
+    var throttle = stage.scatter?.throttle
+    if stage.perItem && arrayMode, let perItem = throttle {
+      throttle = PipelinePlan.foldedThrottle(perItem, items: spec.items.count, tasks: tasksPerItem)
+    }
     let parameters = try self.parameters(resources, arrayTasks: arrayTasks, throttle: throttle)
     variables.insert(Pair(name: "SCHEDULER_PARAMETERS", value: parameters), at: 0)
     return Job(
-      name: name, stage: stage.name, origin: "\(spec.file) line \(stage.line): stage \(stage.name)\(item.map { ", item \($0.id) (line \($0.line))" } ?? "")",
+      name: name, stage: stage.name, origin: "\(spec.displayPath) line \(stage.line): stage \(stage.name)\(item.map { ", item \($0.id) (line \($0.line))" } ?? "")",
       needs: nil, timeoutSeconds: (resources.timeSeconds ?? 3600) + spec.queueMargin, schedulerParameters: parameters,
       variables: variables, beforeScript: before, script: stage.script, artifacts: stage.artifacts)
   }
@@ -193,7 +210,7 @@ public struct PipelinePlan: Sendable {
     let parameters = try self.parameters(resources, arrayTasks: arrayTasks, throttle: nil)
     variables.insert(Pair(name: "SCHEDULER_PARAMETERS", value: parameters), at: 0)
     return Job(
-      name: name, stage: "\(stage.name)-gather", origin: "\(spec.file) line \(gather.line): gather of stage \(stage.name)\(item.map { ", item \($0.id)" } ?? "")",
+      name: name, stage: "\(stage.name)-gather", origin: "\(spec.displayPath) line \(gather.line): gather of stage \(stage.name)\(item.map { ", item \($0.id)" } ?? "")",
       needs: nil, timeoutSeconds: (resources.timeSeconds ?? 3600) + spec.queueMargin, schedulerParameters: parameters,
       variables: variables, beforeScript: before, script: gather.script, artifacts: [])
   }

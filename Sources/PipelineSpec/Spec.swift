@@ -1,5 +1,6 @@
 public import Foundation
 import Scheduling
+import WorkerTasks
 import Yams
 
 /// A pipeline described once (docs/ci-gen.md): items, stages with their command and
@@ -22,8 +23,11 @@ public struct PipelineSpec: Sendable, Equatable {
   public var maxJobsPerStage: Int
   /// Slurm's MaxArraySize on the target cluster (the largest index + 1).
   public var maxArraySize: Int
-  /// The spec file (for comments and errors).
+  /// The spec file as given (for errors, so an editor can jump to them).
   public var file: String
+  /// The spec's path relative to the repository root, for the generated file's comments:
+  /// the same spec gives the same bytes whatever the working directory (default: `file`).
+  public var displayPath: String
   /// `run_as: {audience: ...}`: the runner maps users to accounts, so every job declares
   /// the ID token GitLab signs for it (the runner's run_as.audience and token_variable).
   public var idToken: IDToken?
@@ -130,7 +134,8 @@ public struct SpecError: Error, Equatable, CustomStringConvertible, Sendable {
   public var line: Int
   public var column: Int
   public var message: String
-  public var description: String { "\(file):\(line):\(column): \(message)" }
+  /// Line 0 means no position (the file itself could not be read).
+  public var description: String { line == 0 ? message : "\(file):\(line):\(column): \(message)" }
   public init(file: String, line: Int, column: Int, message: String) {
     self.file = file
     self.line = line
@@ -141,8 +146,9 @@ public struct SpecError: Error, Equatable, CustomStringConvertible, Sendable {
 
 extension PipelineSpec {
   public static func load(file: String) throws -> PipelineSpec {
-    guard let data = FileManager.default.contents(atPath: file) else {
-      throw SpecError(file: file, line: 0, column: 0, message: "cannot read the spec file")
+    let data: Data
+    do { data = try readFile(file) } catch let error as POSIXError {
+      throw SpecError(file: file, line: 0, column: 0, message: "cannot read \(file): \(String(cString: strerror(error.code.rawValue)))")
     }
     guard let text = String(data: data, encoding: .utf8) else {
       throw SpecError(file: file, line: 0, column: 0, message: "the spec is not UTF-8 text")
@@ -158,7 +164,7 @@ extension PipelineSpec {
       }
       root = node
     } catch let error as YamlError {
-      throw SpecReader.yamlError(error, file: file)
+      throw SpecReader.yamlError(error, file: file, text: text)
     }
     return try SpecReader(file: file).spec(root)
   }
@@ -172,14 +178,44 @@ struct SpecReader {
     SpecError(file: file, line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1, message: message)
   }
 
-  static func yamlError(_ error: YamlError, file: String) -> SpecError {
+  static func yamlError(_ error: YamlError, file: String, text: String) -> SpecError {
     switch error {
+    case .duplicatedKeysInMapping(let duplicates, let context):
+      let key = duplicates.first ?? "?"
+      let (line, column) = repeatOf(key, after: context.mark, in: text)
+      return SpecError(file: file, line: line, column: column, message: "duplicate key '\(key)' (first at line \(context.mark.line)); keep one")
+    case .composer(let context, let problem, let mark, _):
+      let what = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
+      return SpecError(file: file, line: mark.line, column: mark.column, message: "YAML error: \(what)")
     case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _):
       let what = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
       return SpecError(file: file, line: mark.line, column: mark.column, message: "YAML syntax error: \(what)")
     default:
-      return SpecError(file: file, line: 1, column: 1, message: "YAML error: \("\(error)".split(separator: "\n").first ?? "")")
+      // Other cases (reader, memory) carry no position; their first line says what broke.
+      let first = "\(error)".split(separator: "\n").first.map(String.init) ?? "unreadable"
+      return SpecError(file: file, line: 1, column: 1, message: "YAML error: \(first)")
     }
+  }
+
+  /// Yams marks a duplicate key's first occurrence; the one to fix is the repeat: the same
+  /// key at the same column further down (block style), else later on the same line after
+  /// a comma (flow style), else the first.
+  static func repeatOf(_ key: String, after first: Mark, in text: String) -> (line: Int, column: Int) {
+    let lines = text.components(separatedBy: "\n")
+    let spellings = [key, "\"\(key)\"", "'\(key)'"].map { "\($0):" }
+    for index in first.line..<max(first.line, lines.count) {
+      let characters = Array(lines[index])
+      guard characters.count >= first.column else { continue }
+      if spellings.contains(where: String(characters[(first.column - 1)...]).hasPrefix) { return (index + 1, first.column) }
+    }
+    guard first.line >= 1, first.line <= lines.count else { return (first.line, first.column) }
+    let characters = Array(lines[first.line - 1])
+    for comma in max(first.column - 1, 0)..<characters.count where characters[comma] == "," {
+      var start = comma + 1
+      while start < characters.count, characters[start] == " " { start += 1 }
+      if spellings.contains(where: String(characters[start...]).hasPrefix) { return (first.line, start + 1) }
+    }
+    return (first.line, first.column)
   }
 
   func mapping(_ node: Node, _ what: String, allowed: [String]) throws -> [(key: String, keyNode: Node, value: Node)] {
@@ -329,7 +365,7 @@ struct SpecReader {
     var spec = PipelineSpec(
       name: "", title: "", description: "", source: nil, triggers: [.web, .schedule], dataRoot: "",
       queueMargin: 1800, defaults: PipelineSpec.Resources(), variables: [], items: [], stages: [],
-      maxJobsPerStage: 50, maxArraySize: 1001, file: file)
+      maxJobsPerStage: 50, maxArraySize: 1001, file: file, displayPath: file)
     var stagesNode: Node? = nil
     var itemsNode: Node? = nil
     for (key, keyNode, value) in try mapping(root, "the spec", allowed: SpecReader.topKeys) {
@@ -416,13 +452,27 @@ struct SpecReader {
   func command(_ value: [String: Node], _ what: String, at node: Node) throws -> [String] {
     if let script = value["script"] {
       if value["task"] != nil { throw fail(node, "\(what): give either script or task, not both") }
+      if let args = value["args"] { throw fail(args, "\(what).args go with task:; with script:, write the arguments in the script") }
       let lines = try strings(script, "\(what).script")
-      guard !lines.isEmpty else { throw fail(script, "\(what).script is empty") }
+      guard !lines.isEmpty, !lines.contains(where: { $0.allSatisfy(\.isWhitespace) }) else {
+        throw fail(script, "\(what).script is empty or has an empty command; write the commands to run")
+      }
       return lines
     }
     guard let task = value["task"] else { throw fail(node, "\(what) needs a script (any commands) or a task (a ci-worker task)") }
     let taskName = try name(task, "\(what).task")
-    let args = try value["args"].map { try strings($0, "\(what).args") } ?? []
+    guard WorkerTask(rawValue: taskName) != nil else {
+      throw fail(task, "\(what).task '\(taskName)' is not a ci-worker task\(suggest(taskName, WorkerTask.names)) (or write script: for any command)")
+    }
+    var args: [String] = []
+    if let node = value["args"] {
+      // A string would be one shell word ("--out public" as a single argument), never
+      // what was meant.
+      guard let list = node.sequence else {
+        throw fail(node, "\(what).args must be a list, one word each: [\((node.scalar?.string ?? "...").split(separator: " ").joined(separator: ", "))]")
+      }
+      args = try list.map { try string($0, "\(what).args") }
+    }
     return [(["ci-worker", taskName] + args.map(SpecReader.shellWord)).joined(separator: " ")]
   }
 
@@ -466,6 +516,9 @@ struct SpecReader {
           else { throttle = try integer(inner, "\(what).scatter.throttle", 1...100_000) }
         }
         guard tasks > 0 else { throw fail(value, "\(what).scatter needs tasks: N") }
+        if let throttle, throttle > tasks {
+          throw fail(value, "\(what).scatter.throttle \(throttle) is more than its \(tasks) tasks; write throttle: \(tasks) or less, or leave it out")
+        }
         scatter = PipelineSpec.Scatter(tasks: tasks, throttle: throttle)
       }
       var gather: PipelineSpec.Gather? = nil
@@ -477,7 +530,11 @@ struct SpecReader {
         gather = PipelineSpec.Gather(script: try command(inner, "\(what).gather", at: value), resources: resources, line: value.mark?.line ?? 0)
       }
       let needs = try values["needs"].map { try strings($0, "\(what).needs") }
-      let readsRaw = values["reads_raw"]?.bool ?? (["download", "convert"].contains(stageName))
+      var readsRaw = ["download", "convert"].contains(stageName)
+      if let value = values["reads_raw"] {
+        guard let flag = value.bool else { throw fail(value, "\(what).reads_raw must be true or false") }
+        readsRaw = flag
+      }
       result.append(
         PipelineSpec.Stage(
           name: stageName, script: try command(values, what, at: entry), perItem: perItem,
@@ -530,3 +587,18 @@ extension Node {
   }
 }
 
+
+/// The whole file, or the errno of what failed (open or read), for the OS's own reason.
+func readFile(_ path: String) throws -> Data {
+  let fd = open(path, O_RDONLY | O_CLOEXEC)
+  guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+  defer { close(fd) }
+  var data = Data()
+  var buffer = [UInt8](repeating: 0, count: 1 << 16)
+  while true {
+    let count = read(fd, &buffer, buffer.count)
+    if count < 0 { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    if count == 0 { return data }
+    data.append(contentsOf: buffer[0..<count])
+  }
+}

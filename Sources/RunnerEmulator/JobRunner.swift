@@ -58,18 +58,71 @@ public struct JobResult: Sendable {
   public var passed: Bool { status == .success }
 }
 
-/// A job's log: a file, and the terminal too when the job runs alone.
+/// ci-local's live output, shared by every job: one lock so lines never interleave, and
+/// colour (GitLab's ANSI codes, ci-local's own) only when it goes to a terminal or is asked
+/// for, so a redirected log reads as plain text.
+public final class Console: @unchecked Sendable {
+  let lock = NSLock()
+  public let colour: Bool
+  let output: FileHandle
+
+  public init(colour: Bool, output: FileHandle = .standardOutput) {
+    self.colour = colour
+    self.output = output
+  }
+
+  public func write(_ data: Data) {
+    let bytes = colour ? data : Console.stripped(data)
+    lock.lock()
+    output.write(bytes)
+    lock.unlock()
+  }
+
+  public func line(_ text: String) { write(Data((text + "\n").utf8)) }
+
+  /// Without ANSI escape sequences (ESC [ parameters, one final letter).
+  static func stripped(_ data: Data) -> Data {
+    var out = Data(capacity: data.count)
+    var index = data.startIndex
+    while index < data.endIndex {
+      if data[index] == 0x1b, data.index(after: index) < data.endIndex, data[data.index(after: index)] == UInt8(ascii: "[") {
+        var end = data.index(index, offsetBy: 2)
+        while end < data.endIndex, !(0x40...0x7e).contains(data[end]) { end = data.index(after: end) }
+        index = end < data.endIndex ? data.index(after: end) : end
+        continue
+      }
+      out.append(data[index])
+      index = data.index(after: index)
+    }
+    return out
+  }
+
+  /// docker compose's look: each job's prefix in its own colour.
+  public func prefix(_ name: String, index: Int) -> String {
+    let colours = [36, 33, 32, 35, 34, 31]
+    return colour ? "\u{1b}[\(colours[index % colours.count])m[\(name)]\u{1b}[0m " : "[\(name)] "
+  }
+}
+
+/// A job's log: a file (GitLab's bytes), and live on the console. With one job at a time
+/// the console gets the bytes as they come; with several, whole lines, each after a
+/// `[job name]` prefix, so interleaved jobs stay readable.
 public final class JobLog: @unchecked Sendable {
   let handle: FileHandle
-  let live: Bool
+  let console: Console?
+  let prefix: String?
   private let lock = NSLock()
+  /// A line still without its newline (prefixed mode or colour stripping needs whole lines;
+  /// an escape sequence may be split across reads).
+  private var pending = Data()
   public let path: String
 
-  public init(path: String, live: Bool) throws {
+  public init(path: String, console: Console?, prefix: String? = nil) throws {
     FileManager.default.createFile(atPath: path, contents: nil)
     guard let handle = FileHandle(forWritingAtPath: path) else { throw Pipeline.Error(message: "cannot write \(path)") }
     self.handle = handle
-    self.live = live
+    self.console = console
+    self.prefix = prefix
     self.path = path
   }
 
@@ -77,7 +130,37 @@ public final class JobLog: @unchecked Sendable {
     lock.lock()
     defer { lock.unlock() }
     handle.write(data)
-    if live { FileHandle.standardOutput.write(data) }
+    guard let console else { return }
+    if prefix == nil && console.colour {
+      console.write(data)
+      return
+    }
+    pending.append(data)
+    guard let last = pending.lastIndex(of: UInt8(ascii: "\n")) else { return }
+    emit(pending[...last])
+    pending = Data(pending[pending.index(after: last)...])
+  }
+
+  /// The last line, when the job's output did not end with a newline.
+  public func finish() {
+    lock.lock()
+    defer { lock.unlock() }
+    if !pending.isEmpty { emit(pending + Data("\n".utf8)) }
+    pending = Data()
+  }
+
+  private func emit(_ lines: Data) {
+    guard let console, let prefix else {
+      console?.write(lines)
+      return
+    }
+    var out = Data()
+    for line in lines.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).dropLast() {
+      out.append(Data(prefix.utf8))
+      out.append(contentsOf: line)
+      out.append(UInt8(ascii: "\n"))
+    }
+    console.write(out)
   }
 
   public func line(_ text: String) { write(Data((text + "\n").utf8)) }

@@ -22,6 +22,9 @@ public struct Pipeline: Sendable {
     "before_script", "after_script", "spec",
   ]
 
+  /// The `default:` keys ci-local copies into jobs that do not set them; others warn.
+  static let honouredDefaults = ["before_script", "after_script", "timeout", "variables", "id_tokens"]
+
   public func job(named name: String) -> PipelineJob? { jobs.first { $0.name == name } }
 
   /// Loads a file, following local includes relative to `projectDirectory`.
@@ -31,22 +34,35 @@ public struct Pipeline: Sendable {
   }
 
   static func loadYAML(_ file: String) throws -> Node {
-    guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
-      throw Error(message: "cannot read \(file)")
+    guard let data = FileManager.default.contents(atPath: file) else {
+      // FileManager hides errno; open() again for the OS's reason.
+      let fd = open(file, O_RDONLY)
+      let reason = fd < 0 ? String(cString: strerror(errno)) : "not a readable file"
+      if fd >= 0 { close(fd) }
+      throw Error(message: "cannot read \(file): \(reason)")
     }
+    guard let text = String(data: data, encoding: .utf8) else { throw Error(message: "\(file) is not UTF-8 text") }
     do {
       guard let node = try Yams.compose(yaml: text) else { return Node.mapping([:]) }
       guard node.mapping != nil else { throw Error(message: "\(file): the top level must be a mapping of jobs and keywords") }
       return node
     } catch let error as YamlError {
-      // Yams's own text spans lines (the snippet and a caret): one line with the place.
-      switch error {
-      case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _):
-        let what = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
-        throw Error(message: "\(file):\(mark.line):\(mark.column): YAML syntax error: \(what)")
-      default:
-        throw Error(message: "\(file): YAML error: \("\(error)".split(separator: "\n").first ?? "")")
-      }
+      throw Error(message: yamlError(error, file: file))
+    }
+  }
+
+  /// One line with the position, not Yams's multi-line dump of the whole document.
+  static func yamlError(_ error: YamlError, file: String) -> String {
+    switch error {
+    case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+      .composer(let context, let problem, let mark, _):
+      let what = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
+      return "\(file):\(mark.line):\(mark.column): YAML error: \(what)"
+    case .duplicatedKeysInMapping(let duplicates, let context):
+      let keys = duplicates.map { "'\($0)'" }.joined(separator: ", ")
+      return "\(file):\(context.mark.line):\(context.mark.column): duplicate key \(keys) in this mapping; keep one"
+    default:
+      return "\(file): YAML error: \("\(error)".split(separator: "\n").first.map(String.init) ?? "unreadable")"
     }
   }
 
@@ -97,8 +113,20 @@ public struct Pipeline: Sendable {
       }
       stages = [".pre"] + named.filter { $0 != ".pre" && $0 != ".post" } + [".post"]
     }
+    // Keywords ci-local cannot honour are named once each, with the jobs that use them,
+    // so a run never differs from GitLab's in silence (and 60 jobs' tags are one line).
+    for key in ["workflow", "image", "services", "cache", "before_script", "after_script", "spec"] where mapping[Node(key)] != nil {
+      warnings.append("top-level '\(key)' is ignored by ci-local\(key == "workflow" ? " (every job runs, whatever its rules)" : "")")
+    }
     let globalVariables = try variables(mapping["variables"], context: "variables")
     let defaults = mapping["default"]?.mapping
+    if let defaults {
+      for (key, _) in defaults {
+        guard let name = key.string, !honouredDefaults.contains(name) else { continue }
+        warnings.append("default: '\(name)' is ignored by ci-local")
+      }
+    }
+    var ignored: [String: [String]] = [:]
     var rawJobs: [(String, Node)] = []
     for (keyNode, value) in mapping {
       guard let key = keyNode.string else { continue }
@@ -111,14 +139,18 @@ public struct Pipeline: Sendable {
       guard node.mapping != nil else { throw Error(message: "job '\(name)' must be a mapping") }
       var resolved = try resolveExtends(name: name, node: node, templates: templates, seen: [])
       if let defaults {
-        for key in ["before_script", "after_script", "timeout", "variables", "id_tokens"] where resolved.mapping?[Node(key)] == nil {
+        for key in honouredDefaults where resolved.mapping?[Node(key)] == nil {
           if let value = defaults[Node(key)], var map = resolved.mapping {
             map[Node(key)] = value
             resolved = .mapping(map)
           }
         }
       }
-      jobs += try PipelineJob.expand(name: name, node: resolved, globalVariables: globalVariables, warnings: &warnings)
+      jobs += try PipelineJob.expand(name: name, node: resolved, globalVariables: globalVariables, ignored: &ignored)
+    }
+    for (key, users) in ignored.sorted(by: { $0.key < $1.key }) {
+      let shown = users.prefix(3).joined(separator: ", ") + (users.count > 3 ? " and \(users.count - 3) more" : "")
+      warnings.append("'\(key)' is ignored by ci-local (job\(users.count == 1 ? "" : "s") \(shown))")
     }
     for job in jobs where !stages.contains(job.stage) {
       throw Error(message: "job '\(job.name)': stage '\(job.stage)' is not in stages (\(stages.joined(separator: ", ")))")
@@ -242,7 +274,14 @@ public struct PipelineJob: Sendable, Equatable {
     return try list.flatMap { try strings($0, context) }
   }
 
-  static func expand(name: String, node: Node, globalVariables: [(String, String)], warnings: inout [String]) throws -> [PipelineJob] {
+  /// Keywords ci-local accepts but does not act on (it is the only runner, runs every job
+  /// once, keeps artifacts per pipeline).
+  static let ignoredKeys = [
+    "rules", "only", "except", "image", "services", "cache", "retry", "dependencies", "interruptible", "resource_group",
+    "environment", "coverage", "tags",
+  ]
+
+  static func expand(name: String, node: Node, globalVariables: [(String, String)], ignored: inout [String: [String]]) throws -> [PipelineJob] {
     let map = node.mapping!
     let known: Set<String> = [
       "stage", "script", "before_script", "after_script", "variables", "needs", "parallel", "timeout",
@@ -254,8 +293,9 @@ public struct PipelineJob: Sendable, Equatable {
         throw Pipeline.Error(message: "job '\(name)': unknown keyword '\(key)'")
       }
     }
-    for ignored in ["image", "services", "cache", "rules", "only", "except"] where map[Node(ignored)] != nil {
-      warnings.append("job '\(name)': '\(ignored)' is ignored by ci-local")
+    for key in ignoredKeys where map[Node(key)] != nil { ignored[key, default: []].append(name) }
+    for (key, _) in map["artifacts"]?.mapping ?? [:] where key.string != "paths" {
+      ignored["artifacts:\(key.string ?? "?")", default: []].append(name)
     }
     let script = try strings(map["script"], "job '\(name)': script")
     guard !script.isEmpty else { throw Pipeline.Error(message: "job '\(name)' has no script") }

@@ -13,6 +13,8 @@ public final class PipelineRunner: @unchecked Sendable {
     public var projectPath = "local/project"
     public var stateDirectory: String
     public var runner = RunnerSettings()
+    /// Where the jobs' live output goes (colour decided by the caller).
+    public var console = Console(colour: false)
     public init(stateDirectory: String) { self.stateDirectory = stateDirectory }
   }
 
@@ -49,7 +51,9 @@ public final class PipelineRunner: @unchecked Sendable {
     let selected = Set(jobs.map(\.name))
     let board = Board()
     let lock = board.lock
-    let live = options.concurrency == 1
+    // One job at a time streams as is; several get a `[job]` prefix per line.
+    let prefixed = options.concurrency > 1
+    let console = options.console
     let group = DispatchGroup()
 
     while true {
@@ -86,29 +90,28 @@ public final class PipelineRunner: @unchecked Sendable {
         board.running.insert(job.name)
         started = true
         let ciJobID = (try? IDCounter.next(in: options.stateDirectory)) ?? Int(getpid())
+        let jobIndex = jobs.firstIndex { $0.name == job.name } ?? 0
         let artifactStore = "\(logDirectory)/artifacts/\(PipelineRunner.fileName(job.name))"
         let dependencyStores = prerequisites.filter { !$0.artifactPaths.isEmpty }.map { "\(logDirectory)/artifacts/\(PipelineRunner.fileName($0.name))" }
         group.enter()
         let thread = Thread { [self] in
           let result: JobResult
           do {
-            let log = try JobLog(path: "\(logDirectory)/\(PipelineRunner.fileName(job.name)).log", live: live)
-            if live { FileHandle.standardOutput.write(Data("\u{1b}[1m── \(job.name) (stage \(job.stage)) ──\u{1b}[0m\n".utf8)) }
+            let log = try JobLog(
+              path: "\(logDirectory)/\(PipelineRunner.fileName(job.name)).log", console: console,
+              prefix: prefixed ? console.prefix(job.name, index: jobIndex) : nil)
+            if !prefixed { console.line("\u{1b}[1m── \(job.name) (stage \(job.stage)) ──\u{1b}[0m") }
             let runner = JobRunner(
               job: job, ciJobID: ciJobID, pipelineID: pipelineID, projectDirectory: projectDirectory,
               projectPath: options.projectPath, executor: executor, settings: options.runner, log: log, stop: stop,
               artifactStore: artifactStore, dependencyStores: dependencyStores)
             result = runner.run()
+            log.finish()
           } catch {
             result = JobResult(
               job: job.name, status: .failed, failureReason: "runner_system_failure", exitCode: nil,
               message: "\(error)", duration: 0, ciJobID: ciJobID, schedulerJobs: [], logFile: "", allowedToFail: job.allowFailure)
-          }
-          if !live, let text = try? String(contentsOfFile: result.logFile, encoding: .utf8) {
-            lock.lock()
-            FileHandle.standardOutput.write(Data("\u{1b}[1m── \(job.name) (stage \(job.stage)) ──\u{1b}[0m\n".utf8))
-            FileHandle.standardOutput.write(Data(text.utf8))
-            lock.unlock()
+            console.line("ci-local: job \(job.name) did not start: \(error)")
           }
           lock.lock()
           board.results[job.name] = result

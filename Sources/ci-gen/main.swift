@@ -14,14 +14,56 @@ struct CIGen: ParsableCommand {
 
 struct SpecArgument: ParsableArguments {
   @Argument(help: "The pipeline spec (YAML).") var spec: String
-  @Option(name: .shortAndLong, help: "Where the .gitlab-ci.yml goes (default: stdout).") var output: String?
+  @Option(name: .shortAndLong, help: "Where the .gitlab-ci.yml goes (default: stdout); required above max_jobs_per_stage items, whose list goes beside it.") var output: String?
 
-  var manifestPath: String { "ci-items/\(URL(fileURLWithPath: spec).deletingPathExtension().lastPathComponent).tsv" }
+  /// The items list's name, beside the output (array mode).
+  var manifestName: String { "ci-items/\(URL(fileURLWithPath: spec).deletingPathExtension().lastPathComponent).tsv" }
+
+  /// Where the output goes; with stdout, the spec's folder stands in (only to find the root).
+  var outputDirectory: URL {
+    (output.map { URL(fileURLWithPath: $0) } ?? URL(fileURLWithPath: spec)).standardizedFileURL.deletingLastPathComponent()
+  }
+
+  /// GitLab's CI_PROJECT_DIR: the repository holding the output, else the output's folder.
+  var projectRoot: URL { repositoryRoot(containing: outputDirectory) ?? outputDirectory }
+
+  /// Paths relative to the project root, so the bytes do not depend on the working
+  /// directory or on how the paths were typed.
+  var specFromRoot: String { relativePath(URL(fileURLWithPath: spec), from: projectRoot) }
+  var outputFromRoot: String? { output.map { relativePath(URL(fileURLWithPath: $0), from: projectRoot) } }
+  /// What the jobs read under $CI_PROJECT_DIR: the list beside the generated file.
+  var manifestFromRoot: String {
+    let directory = relativePath(outputDirectory, from: projectRoot)
+    return directory == "." ? manifestName : "\(directory)/\(manifestName)"
+  }
 
   func plan() throws -> PipelinePlan {
-    let spec = try PipelineSpec.load(file: self.spec)
-    return try PipelinePlan(spec: spec, manifest: manifestPath)
+    var spec = try PipelineSpec.load(file: self.spec)
+    spec.displayPath = specFromRoot
+    return try PipelinePlan(spec: spec, manifest: manifestFromRoot)
   }
+}
+
+/// The nearest folder at or above `directory` holding `.git` (a directory, or a
+/// worktree's file); nil outside any repository.
+func repositoryRoot(containing directory: URL) -> URL? {
+  var current = directory.standardizedFileURL
+  while true {
+    if FileManager.default.fileExists(atPath: current.appendingPathComponent(".git").path) { return current }
+    let parent = current.deletingLastPathComponent()
+    if parent.path == current.path { return nil }
+    current = parent
+  }
+}
+
+/// `path` relative to the folder `base`, with `..` where it lies outside.
+func relativePath(_ path: URL, from base: URL) -> String {
+  let target = path.standardizedFileURL.pathComponents
+  let origin = base.standardizedFileURL.pathComponents
+  var common = 0
+  while common < min(target.count, origin.count) && target[common] == origin[common] { common += 1 }
+  let parts = Array(repeating: "..", count: origin.count - common) + target[common...]
+  return parts.isEmpty ? "." : parts.joined(separator: "/")
 }
 
 /// Runs a subcommand body, turning spec errors into one line and exit 1.
@@ -34,17 +76,50 @@ func reporting(_ body: () throws -> Void) throws {
   }
 }
 
-/// Writes beside the target and renames, so a failure never leaves a half-written or
-/// truncated file under the final name.
-func writeAtomically(_ text: String, to path: String) throws {
-  let url = URL(fileURLWithPath: path)
-  try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-  let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-  try Data(text.utf8).write(to: temporary)
-  guard rename(temporary.path, path) == 0 else {
-    try? FileManager.default.removeItem(at: temporary)
-    throw SpecError(file: path, line: 0, column: 0, message: "cannot write the output")
+/// Writes every file beside its target first and renames them only when all are written,
+/// so a failure never leaves a half-written, truncated or lone file under a final name.
+func writeAtomically(_ files: [(text: String, path: String)]) throws {
+  var staged: [(temporary: String, path: String)] = []
+  func cannot(_ path: String, _ reason: String) -> SpecError {
+    for file in staged { unlink(file.temporary) }
+    return SpecError(file: path, line: 0, column: 0, message: "cannot write \(path): \(reason)")
   }
+  for file in files {
+    let url = URL(fileURLWithPath: file.path)
+    let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
+    if let failed = makeDirectories(url.deletingLastPathComponent().path) ?? create(temporary, file.text) {
+      throw cannot(file.path, String(cString: strerror(failed)))
+    }
+    staged.append((temporary, file.path))
+  }
+  for file in staged where rename(file.temporary, file.path) != 0 {
+    throw cannot(file.path, String(cString: strerror(errno)))
+  }
+}
+
+/// `mkdir -p`, or the errno that stopped it (the OS's reason goes in the error).
+func makeDirectories(_ path: String) -> Int32? {
+  var current = ""
+  for part in path.split(separator: "/") {
+    current += "/\(part)"
+    if mkdir(current, 0o755) != 0 && errno != EEXIST { return errno }
+  }
+  return nil
+}
+
+/// Writes `text` to a new file at `path`, or the errno of what failed.
+func create(_ path: String, _ text: String) -> Int32? {
+  let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+  guard fd >= 0 else { return errno }
+  defer { close(fd) }
+  let bytes = Array(text.utf8)
+  var offset = 0
+  while offset < bytes.count {
+    let count = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    if count < 0 { return errno }
+    offset += count
+  }
+  return nil
 }
 
 struct Generate: ParsableCommand {
@@ -54,17 +129,21 @@ struct Generate: ParsableCommand {
   func run() throws {
     try reporting {
       let plan = try arguments.plan()
-      var command = "ci-gen generate \(arguments.spec)"
-      if let output = arguments.output { command += " -o \(output)" }
+      var command = "ci-gen generate \(arguments.specFromRoot)"
+      if let output = arguments.outputFromRoot { command += " -o \(output)" }
       let text = CIFileRenderer.render(plan, command: command)
       if let output = arguments.output {
+        var files = [(text: text, path: output)]
         if let manifest = plan.manifest() {
-          let directory = URL(fileURLWithPath: output).deletingLastPathComponent().path
-          try writeAtomically(manifest, to: "\(directory)/\(arguments.manifestPath)")
+          files.insert((manifest, arguments.outputDirectory.appendingPathComponent(arguments.manifestName).path), at: 0)
         }
-        try writeAtomically(text, to: output)
+        try writeAtomically(files)
         for note in plan.notes { FileHandle.standardError.write(Data("ci-gen: note: \(note)\n".utf8)) }
         FileHandle.standardError.write(Data("ci-gen: wrote \(output): \(plan.jobs.count) jobs in \(plan.stages.count) stages\n".utf8))
+      } else if plan.manifest() != nil {
+        throw SpecError(
+          file: arguments.spec, line: 0, column: 0,
+          message: "\(plan.spec.items.count) items make the jobs read an items list beside the pipeline file; write it with -o FILE (stdout has no beside)")
       } else {
         FileHandle.standardOutput.write(Data(text.utf8))
       }

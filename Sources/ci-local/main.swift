@@ -12,11 +12,26 @@ import RunnerEmulator
 struct CILocal: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "ci-local",
-    abstract: "Run a .gitlab-ci.yml pipeline here through the ci-slurm executor (no GitLab server needed).")
+    abstract: "Run a .gitlab-ci.yml pipeline here through the ci-slurm executor (no GitLab server needed).",
+    discussion: """
+      Jobs run through ci-config, ci-prepare, ci-run and ci-cleanup as gitlab-runner runs them. \
+      When ci-worker sits beside ci-local (a swift build), that folder comes first on the jobs' PATH, \
+      so `ci-worker ...` in a script runs the build's own. With --jobs above 1 every output line \
+      starts with [job name]. Colour only on a terminal, or with --color.
+      """)
+
+  enum Backend: String, ExpressibleByArgument, CaseIterable {
+    case local, slurm
+  }
 
   @Argument(help: "The pipeline file.") var file: String = ".gitlab-ci.yml"
   @Option(name: .long, help: "Run only this job (repeatable); its needs are not run.") var job: [String] = []
-  @Option(name: .long, help: "How many jobs run at once (1 streams the log live).") var jobs: Int = 4
+  @Option(name: .long, help: "How many jobs run at once (above 1, each live line gets a [job name] prefix).") var jobs: Int = 4
+  @Option(
+    name: .long,
+    help: "local (jobs run as processes here, no Slurm needed) or slurm; sets CI_SLURM_BACKEND for the phases (default: the driver's setting, auto: Slurm when sbatch is on PATH).")
+  var backend: Backend?
+  @Flag(name: .long, help: "Colour even when stdout is not a terminal.") var color = false
   @Option(name: .long, help: "The project directory copied into each job (default: the pipeline file's folder).") var project: String?
   @Option(name: .long, help: "The project path, as GitLab's CI_PROJECT_PATH.") var projectPath: String?
   @Option(name: .long, help: "Folder holding ci-config, ci-prepare, ci-run, ci-cleanup (default: next to ci-local).") var executorDir: String?
@@ -32,7 +47,15 @@ struct CILocal: ParsableCommand {
   func run() throws {
     let fileURL = URL(fileURLWithPath: file).standardizedFileURL
     let projectDirectory = project.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? fileURL.deletingLastPathComponent().path
+    var isDirectory: ObjCBool = false
+    if let project, !FileManager.default.fileExists(atPath: projectDirectory, isDirectory: &isDirectory) || !isDirectory.boolValue {
+      // Never created: a typo would otherwise become an empty project and odd job failures.
+      throw ValidationError("--project \(project) is not a directory; give the folder the jobs check out")
+    }
     var pipeline = try Pipeline.load(file: fileURL.path, projectDirectory: projectDirectory)
+    guard !pipeline.jobs.isEmpty else {
+      throw ValidationError("\(file) has no jobs (hidden .jobs and keywords only); add a job with a script")
+    }
     let extra = try variable.map { text -> PipelineJob.Pair in
       guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
         throw ValidationError("--variable takes NAME=VALUE, not '\(text)'")
@@ -51,13 +74,22 @@ struct CILocal: ParsableCommand {
     guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
     // /proc/self/exe, not argv[0]: found through PATH, argv[0] is a bare name.
     let myself = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    let directory = executorDir ?? URL(fileURLWithPath: myself).resolvingSymlinksInPath().deletingLastPathComponent().path
+    let ownDirectory = URL(fileURLWithPath: myself).resolvingSymlinksInPath().deletingLastPathComponent().path
+    let directory = executorDir ?? ownDirectory
     let executor = ExecutorPaths(directory: directory)
     for path in [executor.config, executor.prepare, executor.run, executor.cleanup] where access(path, X_OK) != 0 {
       throw ValidationError("\(path) is not an executable; build the package (swift build) or pass --executor-dir")
     }
     let home = ProcessInfo.processInfo.environment["HOME"] ?? "/tmp"
     var options = PipelineRunner.Options(stateDirectory: "\(home)/.ci-local")
+    options.console = Console(colour: color || isatty(STDOUT_FILENO) == 1)
+    if let backend { options.runner.baseEnvironment["CI_SLURM_BACKEND"] = backend.rawValue }
+    // Run from a build, the payloads beside ci-local are the ones the jobs should call
+    // (the examples' scripts say `ci-worker ...`), not whatever PATH finds first.
+    if access("\(ownDirectory)/ci-worker", X_OK) == 0 {
+      let path = options.runner.baseEnvironment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+      options.runner.baseEnvironment["PATH"] = "\(ownDirectory):\(path)"
+    }
     options.concurrency = jobs
     options.only = job
     options.projectPath = projectPath ?? "local/\(URL(fileURLWithPath: projectDirectory).lastPathComponent)"

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Report
 import SVD
+import WorkerTasks
 import Workers
 
 /// ci-worker: the payloads of the course's pipelines, one subcommand per task. Each is a
@@ -10,10 +11,23 @@ import Workers
 struct CIWorker: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "ci-worker", abstract: "Job payloads for ci-slurm pipelines.",
-    subcommands: [
-      DownloadCommand.self, ConvertCommand.self, AnalyzeCommand.self, GatherCommand.self, SVDMapCommand.self,
-      SVDReduceCommand.self, VisualizeCommand.self, PublishCommand.self,
-    ])
+    subcommands: WorkerTask.allCases.map(\.command))
+}
+
+extension WorkerTask {
+  /// Exhaustive, so a task in the shared list (which ci-gen accepts) always has a command.
+  var command: any ParsableCommand.Type {
+    switch self {
+    case .download: DownloadCommand.self
+    case .convert: ConvertCommand.self
+    case .analyze: AnalyzeCommand.self
+    case .gather: GatherCommand.self
+    case .svdMap: SVDMapCommand.self
+    case .svdReduce: SVDReduceCommand.self
+    case .visualize: VisualizeCommand.self
+    case .publish: PublishCommand.self
+    }
+  }
 }
 
 func environment(_ name: String) -> String? {
@@ -31,7 +45,7 @@ func failing(_ body: () throws -> Void) throws {
 
 struct SVDMapCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "svd-map", abstract: "Per seed: X = 3 u vᵀ + Z/1000, its top right singular vector, one SQLite row.")
+    commandName: WorkerTask.svdMap.rawValue, abstract: "Per seed: X = 3 u vᵀ + Z/1000, its top right singular vector, one SQLite row.")
   @Option(help: "Rows of X.") var nrow = 1000
   @Option(help: "Columns of X.") var ncol = 1000
   @Option(help: "Seeds, e.g. 0-999; shared across the Slurm array's tasks.") var seeds: String
@@ -60,7 +74,7 @@ struct SVDMapCommand: ParsableCommand {
 
 struct SVDReduceCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "svd-reduce", abstract: "Stack every seed's estimate; report ‖vt − v‖ against the single blocks'.")
+    commandName: WorkerTask.svdReduce.rawValue, abstract: "Stack every seed's estimate; report ‖vt − v‖ against the single blocks'.")
   @Option(help: "Rows of X.") var nrow = 1000
   @Option(help: "Columns of X.") var ncol = 1000
   @Option(name: .customLong("in"), help: "The shard directory (*.sqlite, else *.csv; default: $DATA_DERIV/svd).") var input: String?
@@ -90,7 +104,7 @@ struct SVDReduceCommand: ParsableCommand {
 
 struct ConvertCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "convert", abstract: "A raw CSV or JSON Lines table to SQLite in $DATA_DERIV/<item>/, with metadata.yaml.")
+    commandName: WorkerTask.convert.rawValue, abstract: "A raw CSV or JSON Lines table to SQLite in $DATA_DERIV/<item>/, with metadata.yaml.")
   @Option(help: "The raw file (.csv, or .jsonl/.ndjson).") var input: String
   @Option(help: "The base item (default: $DATASET_ID).") var item: String?
   @Option(help: "Where item directories go (default: $DATA_DERIV).") var out: String?
@@ -114,7 +128,7 @@ struct ConvertCommand: ParsableCommand {
 
 struct DownloadCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "download", abstract: "An http(s) or file URL to $DATA_RAW, resumable, retried, checksummed.")
+    commandName: WorkerTask.download.rawValue, abstract: "An http(s) or file URL to $DATA_RAW, resumable, retried, checksummed.")
   @Option(help: "The URL (http://, https:// or file://).") var url: String
   @Option(help: "The directory to download into (default: $DATA_RAW); the file keeps the URL's name.") var to: String?
   @Option(help: "The final path instead of <to>/<name from the URL>.") var output: String?
@@ -149,7 +163,7 @@ struct DownloadCommand: ParsableCommand {
 
 struct AnalyzeCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "analyze", abstract: "Column statistics of one block of an item's rows (one array task).")
+    commandName: WorkerTask.analyze.rawValue, abstract: "Column statistics of one block of an item's rows (one array task).")
   @Option(help: "The base item (default: $DATASET_ID).") var item: String?
   @Option(help: "This task's shard (default: $SLURM_ARRAY_TASK_ID, else 0).") var shard: Int?
   @Option(help: "The number of shards (default: $SLURM_ARRAY_TASK_COUNT, else 1).") var shards: Int?
@@ -167,7 +181,7 @@ struct AnalyzeCommand: ParsableCommand {
 
 struct GatherCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "gather", abstract: "Merge an item's analyze shards into <item>/summary.json.")
+    commandName: WorkerTask.gather.rawValue, abstract: "Merge an item's analyze shards into <item>/summary.json.")
   @Option(help: "The base item (default: $DATASET_ID).") var item: String?
   @Option(help: "Where item directories are (default: $DATA_DERIV).") var data: String?
 
@@ -181,7 +195,7 @@ struct GatherCommand: ParsableCommand {
 
 struct VisualizeCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "visualize", abstract: "Plotly figures (JSON) and tables for publish: the SVD reduce, or every data item's signals.")
+    commandName: WorkerTask.visualize.rawValue, abstract: "Plotly figures (JSON) and tables for publish: the SVD reduce, or every data item's signals.")
   @Option(help: "The SVD pipeline's data dir (reads <dir>/reduce.json).") var svd: String?
   @Option(help: "The data pipeline's data dir (reads <dir>/<item>/summary.json and data.sqlite).") var data: String?
   @Option(help: "Where the figures go (default: $DATA_DERIV/figures).") var out: String?
@@ -203,7 +217,7 @@ struct VisualizeCommand: ParsableCommand {
 
 struct PublishCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "publish", abstract: "One HTML dashboard (plotly.js beside it, no CDN) from visualize's figures and the jobs ledger.")
+    commandName: WorkerTask.publish.rawValue, abstract: "One HTML dashboard (plotly.js beside it, no CDN) from visualize's figures and the jobs ledger.")
   @Option(help: "The report's title (default: $PIPELINE_TITLE).") var title: String?
   @Option(help: "A paragraph under the title (default: $PIPELINE_DESCRIPTION).") var description: String?
   @Option(help: "Where the data came from (default: $PIPELINE_SOURCE).") var source: String?

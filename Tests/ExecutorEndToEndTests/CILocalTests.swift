@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import JobIdentity
 import Testing
@@ -99,6 +100,108 @@ import Testing
     #expect(result.stdout.contains("execution took longer than 5 seconds"), "\(result.stdout)")
     #expect(result.stdout.contains("Cancelling"))
     #expect(Date().timeIntervalSince(started) < 60)
+  }
+
+  /// ci-local as a student runs it: no CI_SLURM_BACKEND in the environment.
+  func ciLocalPlain(_ arguments: [String], cwd: String) throws -> Run {
+    var env = ProcessInfo.processInfo.environment
+    env["CI_SLURM_BACKEND"] = nil
+    env["CI_SLURM_DATA_ROOT"] = "\(cwd)/.data"
+    env["CI_SLURM_SETTINGS"] = Package.rootSettings
+    return try run(["\(Package.bin)/ci-local"] + arguments, env: env, cwd: cwd)
+  }
+
+  @Test func severalJobsAtOnceStreamEachLineAfterTheJobsName() throws {
+    let directory = try project("""
+      one:
+        script: [echo "from one", printf 'no newline at the end']
+      two:
+        script: [echo "from two"]
+      """)
+    let result = try ciLocalPlain(["--jobs", "2", "--backend", "local"], cwd: directory)
+    #expect(result.status == .exited(0), "\(result.stdout)\n\(result.stderr)")
+    let lines = result.stdout.split(separator: "\n").map(String.init)
+    #expect(lines.contains("[one] from one"))
+    #expect(lines.contains("[two] from two"))
+    #expect(lines.contains("[one] no newline at the end"))
+    // --backend local reaches the phases.
+    #expect(lines.contains { $0.hasPrefix("[one] Submitted local job") })
+    // Every line of a job's log has its prefix until the summary table.
+    let body = lines.prefix { !$0.hasPrefix("job ") }
+    #expect(body.allSatisfy { $0.hasPrefix("[one] ") || $0.hasPrefix("[two] ") }, "\(body)")
+    // Not a terminal: no colour codes, neither ci-local's nor the runner's script echoes.
+    #expect(!result.stdout.contains("\u{1b}["))
+    let coloured = try ciLocalPlain(["--jobs", "2", "--backend", "local", "--color"], cwd: directory)
+    #expect(coloured.stdout.contains("\u{1b}["))
+  }
+
+  @Test func aRunningJobsLinesShowBeforeItEnds() throws {
+    // The job waits for a file the test creates only once the job's first line has reached
+    // ci-local's stdout: with output held until the job ends, it would never come.
+    let directory = try project("""
+      waits:
+        script: ['echo "waiting for go"', 'for i in $(seq 600); do test -f "$CI_SLURM_TEST_GO" && break; sleep 0.1; done', 'test -f "$CI_SLURM_TEST_GO" && echo "got go"']
+      other:
+        script: [echo other]
+      """)
+    let go = "\(directory)/go"
+    var env = ProcessInfo.processInfo.environment
+    env["CI_SLURM_BACKEND"] = nil
+    env["CI_SLURM_DATA_ROOT"] = "\(directory)/.data"
+    env["CI_SLURM_SETTINGS"] = Package.rootSettings
+    let child = try ChildProcess(
+      arguments: ["\(Package.bin)/ci-local", "--jobs", "2", "--backend", "local", "--variable", "CI_SLURM_TEST_GO=\(go)"],
+      environment: env, workingDirectory: directory)
+    var out = Data()
+    let finished = PipeDrain.drain(child, deadline: Date().addingTimeInterval(300)) { stream, data in
+      guard stream == .stdout else { return }
+      out.append(data)
+      if String(decoding: out, as: UTF8.self).contains("[waits] waiting for go\n") { FileManager.default.createFile(atPath: go, contents: nil) }
+    }
+    if !finished { child.signal(SIGKILL) }
+    let status = child.wait()
+    let stdout = String(decoding: out, as: UTF8.self)
+    #expect(status == .exited(0), "\(stdout)")
+    #expect(stdout.contains("[waits] got go\n"))
+  }
+
+  @Test func jobsFindTheBuildsCIWorkerOnPath() throws {
+    let directory = try project("job:\n  script: [command -v ci-worker]\n")
+    let result = try ciLocalPlain(["--jobs", "1", "--backend", "local"], cwd: directory)
+    #expect(result.status == .exited(0), "\(result.stdout)\n\(result.stderr)")
+    let built = URL(fileURLWithPath: "\(Package.bin)/ci-worker").resolvingSymlinksInPath().path
+    #expect(result.stdout.split(separator: "\n").contains { $0 == built }, "\(result.stdout)")
+  }
+
+  @Test func emptyPipelinesAndMissingProjectsAreOneLineErrors() throws {
+    let directory = try project(".hidden:\n  script: [echo never]\nvariables: {A: b}\n")
+    let empty = try ciLocalPlain(["--backend", "local"], cwd: directory)
+    #expect(empty.status == .exited(64))
+    #expect(empty.stderr.contains("has no jobs (hidden .jobs and keywords only); add a job with a script"), "\(empty.stderr)")
+    let missing = "\(directory)/no-such-project"
+    let result = try ciLocalPlain([".gitlab-ci.yml", "--project", missing], cwd: directory)
+    #expect(result.status == .exited(64))
+    #expect(result.stderr.contains("--project \(missing) is not a directory"), "\(result.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: missing))
+  }
+
+  @Test(arguments: Backend.available)
+  func aGeneratedArrayModePipelineFindsItsItemsWhereverOutputPutsIt(backend: Backend) throws {
+    let repo = try project("unused: {script: [true]}\n")
+    try FileManager.default.createDirectory(atPath: "\(repo)/.git", withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(atPath: "\(repo)/specs", withIntermediateDirectories: true)
+    // Three items over max_jobs_per_stage 2: one CI job, a Slurm array over the items.
+    let items = (0..<3).map { "  - {id: s\($0), params: {FILE: f\($0).csv}}" }.joined(separator: "\n")
+    try "pipeline: many\nmax_jobs_per_stage: 2\nitems:\n\(items)\nstages:\n  - name: work\n    script: [echo \"item $DATASET_ID file $FILE\"]\n"
+      .write(toFile: "\(repo)/specs/many.yml", atomically: true, encoding: .utf8)
+    let generate = try run(
+      ["\(Package.bin)/ci-gen", "generate", "specs/many.yml", "-o", "ci/generated.yml"], env: ProcessInfo.processInfo.environment,
+      cwd: repo)
+    #expect(generate.status == .exited(0), "\(generate.stderr)")
+    let result = try ciLocalPlain(["ci/generated.yml", "--project", repo, "--backend", backend.rawValue], cwd: repo)
+    #expect(result.status == .exited(0), "\(result.stdout)\n\(result.stderr)")
+    #expect(result.stdout.contains("item s2 file f2.csv"))
+    #expect(result.stdout.contains("item s0 file f0.csv"))
   }
 
   @Test func badPipelinesAreOneLineErrors() throws {

@@ -1,6 +1,7 @@
 import Foundation
 import PipelineSpec
 import Testing
+import WorkerTasks
 
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
@@ -120,7 +121,9 @@ func temporaryFile(_ text: String, name: String = "out.yml") throws -> String {
     let plan = try PipelinePlan(spec: spec, manifest: "ci-items/data.tsv")
     #expect(plan.jobs.map(\.name) == ["download", "convert", "analyze", "analyze-gather", "visualize", "publish"])
     let analyze = try #require(plan.jobs.first { $0.name == "analyze" })
-    #expect(analyze.schedulerParameters.hasSuffix("--array=0-39999%2"))
+    // throttle 2 per item, folded into one array: 2 x 10,000 items at once, not 2 in total.
+    #expect(analyze.schedulerParameters.hasSuffix("--array=0-39999%20000"))
+    #expect(plan.notes.contains { $0.hasPrefix("stage analyze: throttle 2 per item becomes %20000 over the one array") })
     #expect(plan.manifest()?.split(separator: "\n").count == 10_001)
     #expect(plan.manifest()?.hasPrefix("id\tFILE\ns0\ts0.csv\n") == true)
   }
@@ -214,6 +217,31 @@ func temporaryFile(_ text: String, name: String = "out.yml") throws -> String {
     #expect(error("pipeline: p\nstages: [\n").hasPrefix("spec.yml:3:1: YAML syntax error"))
   }
 
+  @Test func tasksAreCheckedAgainstCIWorkersOwnList() {
+    let typo = valid.replacingOccurrences(of: "script: [echo two]", with: "task: dowload")
+    #expect(error(typo) == "spec.yml:10:11: stage 'two'.task 'dowload' is not a ci-worker task; did you mean 'download'? (or write script: for any command)")
+    #expect(error(valid.replacingOccurrences(of: "script: [echo two]", with: "task: svd-map")) == "no error")
+  }
+
+  @Test func valueTypesAreChecked() {
+    let stringArgs = valid.replacingOccurrences(of: "script: [echo two]", with: "task: publish\n    args: --out public")
+    #expect(error(stringArgs) == "spec.yml:11:11: stage 'two'.args must be a list, one word each: [--out, public]")
+    #expect(error(valid + "\n    reads_raw: yes please") == "spec.yml:11:16: stage 'two'.reads_raw must be true or false")
+    #expect(error(valid.replacingOccurrences(of: "script: [echo two]", with: "script: \"\"")) == "spec.yml:10:13: stage 'two'.script is empty or has an empty command; write the commands to run")
+    #expect(error(valid + "\n    args: [--x]") == "spec.yml:11:11: stage 'two'.args go with task:; with script:, write the arguments in the script")
+  }
+
+  @Test func throttleAboveTasksIsAnError() {
+    let spec = valid + "\n    scatter: {tasks: 4, throttle: 9}"
+    #expect(error(spec) == "spec.yml:11:14: stage 'two'.scatter.throttle 9 is more than its 4 tasks; write throttle: 4 or less, or leave it out")
+  }
+
+  @Test func aDuplicateKeyIsOneLineAtTheRepeat() {
+    let spec = valid.replacingOccurrences(of: "script: [echo two]", with: "script: [echo two]\n    script: [echo again]")
+    #expect(error(spec) == "spec.yml:11:5: duplicate key 'script' (first at line 10); keep one")
+    #expect(error("pipeline: p\nstages:\n  - {name: a, name: b, script: [x]}\n") == "spec.yml:3:15: duplicate key 'name' (first at line 3); keep one")
+  }
+
   @Test func theCLIWritesNothingOnError() throws {
     let bin = "\(root)/.build/debug/ci-gen"
     let spec = try temporaryFile(valid.replacingOccurrences(of: "mem: 1G", with: "mem: 200X"), name: "spec.yml")
@@ -243,5 +271,107 @@ func temporaryFile(_ text: String, name: String = "out.yml") throws -> String {
     let yaml = CIFileRenderer.render(try PipelinePlan(spec: spec, manifest: "m.tsv"), command: "ci-gen generate p.yml")
     #expect(yaml.contains("\ndefault:\n  id_tokens:\n    CI_SLURM_ID_TOKEN:\n      aud: \"https://gitlab.example.com\"\n"))
     #expect(throws: (any Error).self) { try PipelineSpec.parse("pipeline: p\nrun_as: {}\nstages: []\n", file: "p.yml") }
+  }
+}
+
+/// Runs the built ci-gen in `directory`; returns status, stdout, stderr.
+func cigen(_ arguments: [String], in directory: String) throws -> (status: Int32, out: String, err: String) {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: "\(root)/.build/debug/ci-gen")
+  process.arguments = arguments
+  process.currentDirectoryURL = URL(fileURLWithPath: directory)
+  let out = Pipe()
+  let err = Pipe()
+  process.standardOutput = out
+  process.standardError = err
+  try process.run()
+  let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+  let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+  process.waitUntilExit()
+  return (process.terminationStatus, stdout, stderr)
+}
+
+/// A repository (a `.git` folder is all ci-gen looks for) with a 60-item spec.
+func repositoryWithManyItems() throws -> String {
+  let directory = NSTemporaryDirectory() + "cigen-repo-" + UUID().uuidString
+  try FileManager.default.createDirectory(atPath: "\(directory)/.git", withIntermediateDirectories: true)
+  try FileManager.default.createDirectory(atPath: "\(directory)/specs", withIntermediateDirectories: true)
+  let items = (0..<60).map { "  - {id: s\($0), params: {FILE: f\($0).csv}}" }.joined(separator: "\n")
+  let spec = "pipeline: many\nitems:\n\(items)\nstages:\n  - name: work\n    script: [echo \"$DATASET_ID $FILE\"]\n    scatter: {tasks: 2, throttle: 1}\n"
+  try spec.write(toFile: "\(directory)/specs/many.yml", atomically: true, encoding: .utf8)
+  return directory
+}
+
+@Suite struct CIGenCommandTests {
+  @Test func everyTaskCIGenAcceptsIsOneCIWorkerRuns() throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "\(root)/.build/debug/ci-worker")
+    process.arguments = ["--help"]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let help = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    // The SUBCOMMANDS section: a name two spaces in, then its abstract.
+    let section = (help.components(separatedBy: "SUBCOMMANDS:").last ?? "").components(separatedBy: "\n\n  See ").first ?? ""
+    let names = section.split(separator: "\n").filter { $0.hasPrefix("  ") && !$0.hasPrefix("   ") }
+      .compactMap { $0.split(separator: " ").first.map(String.init) }
+    #expect(names == WorkerTask.names)
+  }
+
+  @Test func anUnreadableSpecSaysWhyInOneLine() throws {
+    let result = try cigen(["check", "nope.yml"], in: NSTemporaryDirectory())
+    #expect(result.status == 1)
+    #expect(result.err == "ci-gen: cannot read nope.yml: No such file or directory\n")
+  }
+
+  @Test func anUnwritableOutputSaysWhyInOneLine() throws {
+    let spec = "\(root)/examples/svd-mapreduce/pipeline.yml"
+    let result = try cigen(["generate", spec, "-o", "\(spec)/out.yml"], in: NSTemporaryDirectory())
+    #expect(result.status == 1)
+    #expect(result.err == "ci-gen: cannot write \(spec)/out.yml: Not a directory\n")
+  }
+
+  @Test func theItemsListGoesBesideTheOutputAndTheJobsFindItThere() throws {
+    let repo = try repositoryWithManyItems()
+    let result = try cigen(["generate", "specs/many.yml", "-o", "ci/generated.yml"], in: repo)
+    #expect(result.status == 0, "\(result.err)")
+    let yaml = try String(contentsOfFile: "\(repo)/ci/generated.yml", encoding: .utf8)
+    #expect(FileManager.default.fileExists(atPath: "\(repo)/ci/ci-items/many.tsv"))
+    #expect(yaml.contains("\\\"$CI_PROJECT_DIR/ci/ci-items/many.tsv\\\""))
+    #expect(yaml.contains("--array=0-119%60"))
+    // A task of the array, run in the project as GitLab checks it out, finds its item.
+    let plan = try PipelinePlan(spec: try PipelineSpec.load(file: "\(repo)/specs/many.yml"), manifest: "ci/ci-items/many.tsv")
+    let lines = plan.jobs[0].beforeScript.filter { !$0.hasPrefix("export DATA_") }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/bash")
+    process.arguments = ["-c", "CI_PROJECT_DIR=\(repo) SLURM_ARRAY_TASK_ID=119\n" + lines.joined(separator: "\n") + "\necho \"$DATASET_ID $FILE\""]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    #expect(output == "s59 f59.csv\n")
+  }
+
+  @Test func theBytesDoNotDependOnTheWorkingDirectoryOrHowPathsAreTyped() throws {
+    let repo = try repositoryWithManyItems()
+    _ = try cigen(["generate", "specs/many.yml", "-o", "ci/a.yml"], in: repo)
+    _ = try cigen(["generate", "\(repo)/specs/../specs/many.yml", "-o", "\(repo)/ci/b.yml"], in: NSTemporaryDirectory())
+    _ = try cigen(["generate", "../specs/many.yml", "-o", "b2.yml"], in: "\(repo)/ci")
+    let a = try String(contentsOfFile: "\(repo)/ci/a.yml", encoding: .utf8)
+    let b = try String(contentsOfFile: "\(repo)/ci/b.yml", encoding: .utf8)
+    let b2 = try String(contentsOfFile: "\(repo)/ci/b2.yml", encoding: .utf8)
+    #expect(a.hasPrefix("# Generated by ci-gen from specs/many.yml;"))
+    #expect(a.replacingOccurrences(of: "ci/a.yml", with: "ci/b.yml") == b)
+    #expect(b2 == b.replacingOccurrences(of: "ci/b.yml", with: "ci/b2.yml"))
+  }
+
+  @Test func stdoutWithAnItemsListIsRefused() throws {
+    let repo = try repositoryWithManyItems()
+    let result = try cigen(["generate", "specs/many.yml"], in: repo)
+    #expect(result.status == 1)
+    #expect(result.out == "")
+    #expect(result.err == "ci-gen: 60 items make the jobs read an items list beside the pipeline file; write it with -o FILE (stdout has no beside)\n")
   }
 }

@@ -87,7 +87,7 @@ func pipeline(_ yaml: String, files: [String: String] = [:]) throws -> Pipeline 
     ("a:\n  scrip: x\n", "unknown keyword 'scrip'"),
     ("a:\n  stage: test\n", "has no script"),
     ("a:\n  extends: .none\n  script: x\n", "extends '.none', which does not exist"),
-    ("a: [1\n", "YAML syntax error"),
+    ("a: [1\n", "YAML error"),
     ("include: https://example.com/x.yml\n", "only local includes"),
     ("a:\n  script: x\n  timeout: soon\n", "is not a duration"),
   ])
@@ -105,7 +105,7 @@ func pipeline(_ yaml: String, files: [String: String] = [:]) throws -> Pipeline 
       try pipeline("a: [1, 2\nb: c\n")
     } throws: { error in
       let text = "\(error)"
-      return !text.contains("\n") && text.contains(":2:2: YAML syntax error: while parsing a flow sequence")
+      return !text.contains("\n") && text.contains(":2:2: YAML error: while parsing a flow sequence")
     }
   }
 
@@ -166,5 +166,47 @@ func bash(_ path: String) throws -> (Int32, String) {
     #expect(throws: ConfigJSON.Error.self) { try ConfigJSON.parse(Data("log line\n{}".utf8)) }
     #expect(throws: ConfigJSON.Error.self) { try ConfigJSON.parse(Data(#"{"builds_dir_is_shared": "true"}"#.utf8)) }
     #expect(try ConfigJSON.parse(Data(#"{"builds_dir": "/b", "unknown": 1}"#.utf8)).buildsDir == "/b")
+  }
+
+  @Test func everyIgnoredKeywordIsNamedOnceWithItsJobs() throws {
+    let p = try pipeline("""
+      workflow:
+        rules: [{if: '$CI_PIPELINE_SOURCE == "web"'}]
+      default:
+        id_tokens: {T: {aud: x}}
+        image: alpine
+      a:
+        retry: 2
+        dependencies: []
+        artifacts: {paths: [x], expire_in: 1 week}
+        script: [echo a]
+      b:
+        retry: 1
+        script: [echo b]
+      """)
+    #expect(p.warnings == [
+      "top-level 'workflow' is ignored by ci-local (every job runs, whatever its rules)",
+      "default: 'image' is ignored by ci-local",
+      "'artifacts:expire_in' is ignored by ci-local (job a)",
+      "'dependencies' is ignored by ci-local (job a)",
+      "'retry' is ignored by ci-local (jobs a, b)",
+    ])
+    // default: id_tokens is honoured, not ignored.
+    #expect(p.job(named: "b")?.idTokens.map(\.variable) == ["T"])
+  }
+
+  @Test func yamlErrorsAreOneLineWithAPosition() throws {
+    #expect {
+      try pipeline("a:\n  script: [x]\n  script: [y]\n")
+    } throws: { error in
+      let text = "\(error)"
+      return text.hasSuffix(".gitlab-ci.yml:2:3: duplicate key 'script' in this mapping; keep one") && !text.contains("\n")
+    }
+    #expect {
+      try pipeline("a:\n  script: [x\n")
+    } throws: { "\($0)".contains(".gitlab-ci.yml:3:1: YAML error:") && !"\($0)".contains("\n") }
+    #expect {
+      try Pipeline.load(file: "/nonexistent/.gitlab-ci.yml", projectDirectory: "/nonexistent")
+    } throws: { "\($0)" == "cannot read /nonexistent/.gitlab-ci.yml: No such file or directory" }
   }
 }
