@@ -72,9 +72,11 @@ let package = Package(
     // The course's SVD experiment: the matrix, dgesdd, the per-seed row.
     .target(name: "SVD", dependencies: ["CLapack", "NumpyRandom"], swiftSettings: strict),
     .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+    // libcurl's easy interface for download (apt: libcurl4-openssl-dev).
+    .systemLibrary(name: "CCurl", path: "Sources/CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
     // The job payloads (svd-map, svd-reduce, ...): no executor imports.
     .target(
-      name: "Workers", dependencies: ["SVD", "CSQLite", .product(name: "Crypto", package: "swift-crypto")],
+      name: "Workers", dependencies: ["SVD", "CSQLite", "CCurl", .product(name: "Crypto", package: "swift-crypto")],
       swiftSettings: strict),
     // visualize (inline SVG charts) and publish (an HTML page from a Jinja-style template).
     .target(
