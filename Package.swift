@@ -29,6 +29,9 @@ let package = Package(
     // SHA-256 for downloads and converted inputs: BoringSSL's assembly, several times our
     // own Swift version's speed (docs/benchmarks.md).
     .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    // SQLite (issue #14): GRDB for convert's connection, pragmas, transactions and prepared
+    // statement; its GRDBSQLite module (apt libsqlite3-dev) is the C interface for the rest.
+    .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
   ],
   targets: [
     // The runner's wire contract: env names, config JSON, stage names. Foundation only.
@@ -71,12 +74,15 @@ let package = Package(
     .systemLibrary(name: "CLapack", path: "Sources/CLapack", providers: [.apt(["liblapacke-dev", "libopenblas-dev"])]),
     // The course's SVD experiment: the matrix, dgesdd, the per-seed row.
     .target(name: "SVD", dependencies: ["CLapack", "NumpyRandom"], swiftSettings: strict),
-    .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
     // libcurl's easy interface for download (apt: libcurl4-openssl-dev).
     .systemLibrary(name: "CCurl", path: "Sources/CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
     // The job payloads (svd-map, svd-reduce, ...): no executor imports.
     .target(
-      name: "Workers", dependencies: ["SVD", "CSQLite", "CCurl", .product(name: "Crypto", package: "swift-crypto")],
+      name: "Workers",
+      dependencies: [
+        "SVD", "CCurl", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift"),
+        .product(name: "GRDBSQLite", package: "GRDB.swift"),
+      ],
       swiftSettings: strict),
     // visualize (inline SVG charts) and publish (an HTML page from a Jinja-style template).
     .target(
@@ -100,7 +106,9 @@ let package = Package(
     .testTarget(name: "ExecutorCoreTests", dependencies: ["ExecutorCore", "Scheduling", "CustomExecutorAPI"]),
     .testTarget(name: "RunnerEmulatorTests", dependencies: ["RunnerEmulator"]),
     .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec"]),
-    .testTarget(name: "WorkersTests", dependencies: ["NumpyRandom", "SVD", "Workers", "Report", "CSQLite"], exclude: ["Support"]),
+    .testTarget(name: "WorkersTests", dependencies: [
+        "NumpyRandom", "SVD", "Workers", "Report", .product(name: "GRDBSQLite", package: "GRDB.swift"),
+      ], exclude: ["Support"]),
     // Runs the built executables: with fake Slurm commands first on PATH, and against the
     // real local Slurm (required when CI=true).
     .testTarget(

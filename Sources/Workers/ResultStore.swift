@@ -1,4 +1,4 @@
-import CSQLite
+import GRDBSQLite
 public import Foundation
 
 public struct WorkerError: Error, Equatable, CustomStringConvertible, Sendable {
