@@ -91,7 +91,9 @@ public struct CSVReader {
 /// field a byte range in it. The same RFC 4180 reading as `CSVReader`: quotes anywhere
 /// start a quoted part, doubled quotes inside are one quote, newlines inside are kept, a
 /// carriage return outside quotes is dropped. The file's SHA-256 is taken as it is read.
-final class CSVRecords {
+/// One thread at a time uses it (convert reads the header, then hands it to its reading
+/// thread for good), hence `@unchecked Sendable`.
+final class CSVRecords: @unchecked Sendable {
   let file: Int32
   let path: String
   var buffer: UnsafeMutableRawBufferPointer
@@ -284,82 +286,63 @@ public struct Converter {
     }
   }
 
-  /// The table being written. Rows are gathered (numbers as they are, text copied into an
-  /// arena) and inserted `rowsPerStatement` at a time by one prepared multi-row INSERT,
-  /// bound through SQLite's C interface on GRDB's statement handle: SQLite's cost per
-  /// statement step, not per value, was most of a row's time.
-  final class Table {
-    let database: Database
-    let input: String
+  /// Rows gathered for the table, numbers as they are and text copied into an arena, with
+  /// the narrowest type per column so far. Filled by the reading side, inserted by the
+  /// SQLite side (`Table.insert`), then reused.
+  final class Rows {
     let columns: Int
-    let rowsPerStatement: Int
-    let many: Statement
-    let log: (String) -> Void
-    var rows = 0
-    var sinceCommit = 0
-    let started = Date()
-    /// The narrowest type so far, per column.
+    let capacity: Int
+    /// The narrowest type so far, per column: shared by all of a load's batches, written
+    /// by the reading side only.
     let types: UnsafeMutablePointer<ColumnType>
-    /// The gathered rows: per value a kind (0 null, 1 integer, 2 real, 3 text), the
-    /// number's bits or the text's offset in the arena, and the text's length.
+    /// Per value a kind (0 null, 1 integer, 2 real, 3 text), the number's bits or the
+    /// text's offset in the arena, and the text's length.
     let kinds: UnsafeMutablePointer<UInt8>
     let values: UnsafeMutablePointer<Int64>
     let lengths: UnsafeMutablePointer<Int>
     var arena: UnsafeMutableRawBufferPointer
     var arenaUsed = 0
-    var slot = 0
+    var count = 0
     var firstLine = 0
+    var lastLine = 0
+    /// The file's last rows (or the read failed after them).
+    var isLast = false
 
-    init(_ database: Database, header names: [String], input: String, log: @escaping (String) -> Void) throws {
-      var seen = Set<String>()
-      for name in names {
-        guard !name.isEmpty else { throw WorkerError("\(input):1: a column has no name") }
-        guard seen.insert(name).inserted else { throw WorkerError("\(input):1: column '\(name)' appears twice") }
-      }
-      self.database = database
-      self.input = input
-      self.log = log
-      columns = names.count
-      let variables = Int(sqlite3_limit(database.sqliteConnection, SQLITE_LIMIT_VARIABLE_NUMBER, -1))
-      rowsPerStatement = max(1, min(64, variables / max(1, names.count)))
-      let list = names.map { "\"\($0.replacingOccurrences(of: "\"", with: "\"\""))\"" }.joined(separator: ", ")
-      try database.execute(sql: "CREATE TABLE records (\(list))")
-      many = try database.makeStatement(sql: Table.insert(rows: rowsPerStatement, columns: columns))
-      types = .allocate(capacity: columns)
-      types.initialize(repeating: .integer, count: columns)
-      let values = rowsPerStatement * columns
-      kinds = .allocate(capacity: values)
-      self.values = .allocate(capacity: values)
-      lengths = .allocate(capacity: values)
+    init(columns: Int, capacity: Int, types: UnsafeMutablePointer<ColumnType>) {
+      self.columns = columns
+      self.capacity = capacity
+      self.types = types
+      kinds = .allocate(capacity: capacity * columns)
+      values = .allocate(capacity: capacity * columns)
+      lengths = .allocate(capacity: capacity * columns)
       arena = .allocate(byteCount: 1 << 20, alignment: 16)
-      try database.beginTransaction()
     }
 
     deinit {
-      types.deallocate()
       kinds.deallocate()
       values.deallocate()
       lengths.deallocate()
       arena.deallocate()
     }
 
-    static func insert(rows: Int, columns: Int) -> String {
-      let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
-      return "INSERT INTO records VALUES " + Array(repeating: row, count: rows).joined(separator: ", ")
+    var isFull: Bool { count == capacity }
+
+    func reset() {
+      count = 0
+      arenaUsed = 0
+      isLast = false
     }
 
-    var columnTypes: [ColumnType] { Array(UnsafeBufferPointer(start: types, count: columns)) }
-
-    func setNull(_ column: Int) { kinds[slot * columns + column] = 0 }
+    func setNull(_ column: Int) { kinds[count * columns + column] = 0 }
 
     func set(_ column: Int, integer: Int64) {
-      let index = slot * columns + column
+      let index = count * columns + column
       kinds[index] = 1
       values[index] = integer
     }
 
     func set(_ column: Int, real: Double) {
-      let index = slot * columns + column
+      let index = count * columns + column
       kinds[index] = 2
       values[index] = Int64(bitPattern: real.bitPattern)
       if types[column] == .integer { types[column] = .real }
@@ -373,7 +356,7 @@ public struct Converter {
         arena = larger
       }
       UnsafeMutableRawBufferPointer(rebasing: arena[arenaUsed..<(arenaUsed + text.count)]).copyMemory(from: text)
-      let index = slot * columns + column
+      let index = count * columns + column
       kinds[index] = 3
       values[index] = Int64(arenaUsed)
       lengths[index] = text.count
@@ -392,49 +375,155 @@ public struct Converter {
       }
     }
 
-    /// The row's values are all set; a full statement's worth is inserted.
-    func endRow(line: Int) throws {
-      if slot == 0 { firstLine = line }
-      slot += 1
-      if slot == rowsPerStatement { try flush(many, line: line) }
+    /// The row's values are all set.
+    func endRow(line: Int) {
+      if count == 0 { firstLine = line }
+      lastLine = line
+      count += 1
+    }
+  }
+
+  /// The table being written: rows go in `rowsPerStatement` at a time through one prepared
+  /// multi-row INSERT, bound through SQLite's C interface on GRDB's statement handle
+  /// (SQLite's cost per statement step, not per value, was most of a row's time), and
+  /// are committed every `batchRows`.
+  final class Table {
+    let database: Database
+    let input: String
+    let columns: Int
+    let rowsPerStatement: Int
+    let many: Statement
+    let log: (String) -> Void
+    let types: UnsafeMutablePointer<ColumnType>
+    var rows = 0
+    var sinceCommit = 0
+    let started = Date()
+
+    init(_ database: Database, header names: [String], input: String, log: @escaping (String) -> Void) throws {
+      var seen = Set<String>()
+      for name in names {
+        guard !name.isEmpty else { throw WorkerError("\(input):1: a column has no name") }
+        guard seen.insert(name).inserted else { throw WorkerError("\(input):1: column '\(name)' appears twice") }
+      }
+      self.database = database
+      self.input = input
+      self.log = log
+      columns = names.count
+      let variables = Int(sqlite3_limit(database.sqliteConnection, SQLITE_LIMIT_VARIABLE_NUMBER, -1))
+      rowsPerStatement = max(1, min(64, variables / max(1, names.count)))
+      let list = names.map { "\"\($0.replacingOccurrences(of: "\"", with: "\"\""))\"" }.joined(separator: ", ")
+      try database.execute(sql: "CREATE TABLE records (\(list))")
+      many = try database.makeStatement(sql: Table.insert(rows: rowsPerStatement, columns: columns))
+      types = .allocate(capacity: columns)
+      types.initialize(repeating: .integer, count: columns)
+      try database.beginTransaction()
     }
 
-    /// The rows still gathered, by a statement of their own size (prepared once, at the end).
-    func finish(line: Int) throws {
-      if slot > 0 { try flush(try database.makeStatement(sql: Table.insert(rows: slot, columns: columns)), line: line) }
-      try database.commit()
+    deinit { types.deallocate() }
+
+    static func insert(rows: Int, columns: Int) -> String {
+      let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
+      return "INSERT INTO records VALUES " + Array(repeating: row, count: rows).joined(separator: ", ")
     }
 
-    /// Text is bound SQLITE_STATIC: the arena is not touched until the step is done.
-    func flush(_ statement: Statement, line: Int) throws {
-      let handle = statement.sqliteStatement
-      for index in 0..<(slot * columns) {
-        let parameter = Int32(index + 1)
-        switch kinds[index] {
-        case 1: sqlite3_bind_int64(handle, parameter, values[index])
-        case 2: sqlite3_bind_double(handle, parameter, Double(bitPattern: UInt64(bitPattern: values[index])))
-        case 3:
-          let text = (arena.baseAddress! + Int(values[index])).assumingMemoryBound(to: CChar.self)
-          sqlite3_bind_text(handle, parameter, text, Int32(lengths[index]), nil)
-        default: sqlite3_bind_null(handle, parameter)
-        }
+    var columnTypes: [ColumnType] { Array(UnsafeBufferPointer(start: types, count: columns)) }
+
+    /// A batch for this table, of a whole number of statements.
+    func makeRows() -> Rows { Rows(columns: columns, capacity: rowsPerStatement * 64, types: types) }
+
+    /// A batch's rows, a statement at a time; a last part shorter than a statement gets a
+    /// statement of its own size (the file's end only: batches are whole statements).
+    func insert(_ batch: Rows) throws {
+      var first = 0
+      while first < batch.count {
+        let count = min(rowsPerStatement, batch.count - first)
+        let statement = count == rowsPerStatement ? many : try database.makeStatement(sql: Table.insert(rows: count, columns: columns))
+        try step(statement, batch, rows: first..<(first + count))
+        first += count
       }
-      let status = sqlite3_step(handle)
-      sqlite3_reset(handle)
-      guard status == SQLITE_DONE else {
-        let lines = firstLine == line ? "\(line)" : "\(firstLine)-\(line)"
-        throw WorkerError("\(input):\(lines): SQLite: \(String(cString: sqlite3_errmsg(database.sqliteConnection)))")
-      }
-      rows += slot
-      sinceCommit += slot
-      slot = 0
-      arenaUsed = 0
+      rows += batch.count
+      sinceCommit += batch.count
       if sinceCommit >= Converter.batchRows {
         try database.commit()
         try database.beginTransaction()
         sinceCommit = 0
         log(String(format: "convert: %d rows, %.0f rows/s", rows, Double(rows) / max(Date().timeIntervalSince(started), 1e-6)))
       }
+    }
+
+    /// Text is bound SQLITE_STATIC: the batch is not touched until the step is done.
+    func step(_ statement: Statement, _ batch: Rows, rows: Range<Int>) throws {
+      let handle = statement.sqliteStatement
+      var parameter: Int32 = 1
+      for index in (rows.lowerBound * columns)..<(rows.upperBound * columns) {
+        switch batch.kinds[index] {
+        case 1: sqlite3_bind_int64(handle, parameter, batch.values[index])
+        case 2: sqlite3_bind_double(handle, parameter, Double(bitPattern: UInt64(bitPattern: batch.values[index])))
+        case 3:
+          let text = (batch.arena.baseAddress! + Int(batch.values[index])).assumingMemoryBound(to: CChar.self)
+          sqlite3_bind_text(handle, parameter, text, Int32(batch.lengths[index]), nil)
+        default: sqlite3_bind_null(handle, parameter)
+        }
+        parameter += 1
+      }
+      let status = sqlite3_step(handle)
+      sqlite3_reset(handle)
+      guard status == SQLITE_DONE else {
+        throw WorkerError("\(input):\(batch.firstLine)-\(batch.lastLine): SQLite: \(String(cString: sqlite3_errmsg(database.sqliteConnection)))")
+      }
+    }
+
+    func finish() throws { try database.commit() }
+  }
+
+  /// Two batches in flight between the reading thread and the SQLite one, so parsing the
+  /// CSV (about half of the work) runs on the second core. Shared state is guarded by
+  /// `lock`, hand-overs by the two semaphores; hence `@unchecked Sendable`.
+  final class Handover: @unchecked Sendable {
+    let lock = NSLock()
+    let filled = DispatchSemaphore(value: 0)
+    let emptied = DispatchSemaphore(value: 0)
+    var ready: [Rows] = []
+    var spare: [Rows] = []
+    var failure: (any Error)?
+    var cancelled = false
+
+    init(_ batches: [Rows]) {
+      spare = batches
+      for _ in batches { emptied.signal() }
+    }
+
+    /// Reading side: an empty batch, or nil once the SQLite side has given up.
+    func takeSpare() -> Rows? {
+      emptied.wait()
+      return lock.withLock { cancelled ? nil : spare.popLast() }
+    }
+
+    func hand(_ batch: Rows?, failure: (any Error)? = nil) {
+      lock.withLock {
+        if let batch { ready.append(batch) }
+        if let failure { self.failure = failure }
+      }
+      filled.signal()
+    }
+
+    /// SQLite side: the next filled batch, or the reading side's error.
+    func takeReady() throws -> Rows {
+      filled.wait()
+      return try lock.withLock {
+        if !ready.isEmpty { return ready.removeFirst() }
+        throw failure ?? WorkerError("convert: the reading thread ended without a result")
+      }
+    }
+
+    func giveBack(_ batch: Rows) {
+      lock.withLock { spare.append(batch) }
+      emptied.signal()
+    }
+
+    func cancel() {
+      lock.withLock { cancelled = true }
+      emptied.signal()
     }
   }
 
@@ -487,44 +576,77 @@ public struct Converter {
     return Summary(rows: rows, columns: columns, directory: directory)
   }
 
-  /// CSV records into the table: numbers read straight from the bytes, an integer
-  /// (`Int64(_:)`'s form), else a finite double (`Double(_:)`'s), else text.
+  /// CSV records into the table: read and parsed on a thread of their own, inserted on
+  /// this one. Numbers are read straight from the bytes: an integer (`Int64(_:)`'s form),
+  /// else a finite double (`Double(_:)`'s), else text.
   func load(_ reader: CSVRecords, into table: Table) throws {
+    let handover = Handover([table.makeRows(), table.makeRows()])
     let columns = table.columns
-    var textOnly = [Bool](repeating: false, count: columns)
-    var sampled = 0
-    var sawNumber = [Bool](repeating: false, count: columns)
-    while try reader.next() {
-      if reader.count == 1 && reader.field(0).isEmpty { continue }  // a blank line
-      guard reader.count == columns else {
-        throw WorkerError("\(input):\(reader.line): expected \(columns) fields, found \(reader.count)")
-      }
-      for column in 0..<columns {
-        let field = reader.field(column)
-        if field.isEmpty {
-          table.setNull(column)
-        } else if textOnly[column] {
-          table.set(column, text: field)
-        } else {
-          switch Converter.number(field) {
-          case .integer(let integer):
-            table.set(column, integer: integer)
-            sawNumber[column] = true
-          case .real(let real):
-            table.set(column, real: real)
-            sawNumber[column] = true
-          default:
-            table.set(column, text: field)
+    let input = self.input
+    let reading = Thread {
+      var textOnly = [Bool](repeating: false, count: columns)
+      var sawNumber = [Bool](repeating: false, count: columns)
+      var sampled = 0
+      var batch: Rows?
+      do {
+        while true {
+          guard let rows = handover.takeSpare() else { return }
+          rows.reset()
+          batch = rows
+          while !rows.isFull, try reader.next() {
+            if reader.count == 1 && reader.field(0).isEmpty { continue }  // a blank line
+            guard reader.count == columns else {
+              throw WorkerError("\(input):\(reader.line): expected \(columns) fields, found \(reader.count)")
+            }
+            for column in 0..<columns {
+              let field = reader.field(column)
+              if field.isEmpty {
+                rows.setNull(column)
+              } else if textOnly[column] {
+                rows.set(column, text: field)
+              } else {
+                switch Converter.number(field) {
+                case .integer(let integer):
+                  rows.set(column, integer: integer)
+                  sawNumber[column] = true
+                case .real(let real):
+                  rows.set(column, real: real)
+                  sawNumber[column] = true
+                default:
+                  rows.set(column, text: field)
+                }
+              }
+            }
+            rows.endRow(line: reader.line)
+            sampled += 1
+            if sampled == Converter.sampleRows {
+              for column in 0..<columns where rows.types[column] == .text && !sawNumber[column] { textOnly[column] = true }
+            }
           }
+          rows.isLast = !rows.isFull
+          batch = nil
+          handover.hand(rows)
+          if rows.isLast { return }
         }
-      }
-      try table.endRow(line: reader.line)
-      sampled += 1
-      if sampled == Converter.sampleRows {
-        for column in 0..<columns where table.types[column] == .text && !sawNumber[column] { textOnly[column] = true }
+      } catch {
+        // The rows read before the error are inserted first, then the error is thrown.
+        if let batch { handover.hand(batch) }
+        handover.hand(nil, failure: error)
       }
     }
-    try table.finish(line: reader.line)
+    reading.start()
+    do {
+      while true {
+        let batch = try handover.takeReady()
+        try table.insert(batch)
+        if batch.isLast { break }
+        handover.giveBack(batch)
+      }
+      try table.finish()
+    } catch {
+      handover.cancel()
+      throw error
+    }
   }
 
   /// A field as a number: an integer in `Int64(_: String)`'s form (optional sign, digits),
@@ -582,6 +704,7 @@ public struct Converter {
   func loadJSONLines(_ database: Database, header: inout [String]) throws -> Table {
     guard let handle = FileHandle(forReadingAtPath: input) else { throw WorkerError("cannot read \(input)") }
     var table: Table?
+    var batch: Rows?
     var pending = Data()
     var lineNumber = 0
     func handleLine(_ bytes: Data) throws {
@@ -593,25 +716,30 @@ public struct Converter {
       if table == nil {
         header = object.keys.sorted()
         table = try Table(database, header: header, input: input, log: log)
+        batch = table!.makeRows()
       }
       guard Set(object.keys) == Set(header) else {
         throw WorkerError("\(input):\(lineNumber): keys \(object.keys.sorted()) differ from the first line's \(header)")
       }
       for (column, key) in header.enumerated() {
         switch object[key] {
-        case is NSNull, nil: table!.set(column, .null)
+        case is NSNull, nil: batch!.set(column, .null)
         case let number as NSNumber:
           let double = number.doubleValue
           if double.rounded() == double, abs(double) < 9e15, !"\(number)".contains(".") {
-            table!.set(column, .integer(number.int64Value))
+            batch!.set(column, .integer(number.int64Value))
           } else {
-            table!.set(column, .real(double))
+            batch!.set(column, .real(double))
           }
-        case let text as String: table!.set(column, .text(text))
+        case let text as String: batch!.set(column, .text(text))
         default: throw WorkerError("\(input):\(lineNumber): '\(key)' is not a number, string or null")
         }
       }
-      try table!.endRow(line: lineNumber)
+      batch!.endRow(line: lineNumber)
+      if batch!.isFull {
+        try table!.insert(batch!)
+        batch!.reset()
+      }
     }
     while true {
       let data = handle.readData(ofLength: 1 << 20)
@@ -623,8 +751,9 @@ public struct Converter {
       }
     }
     if !pending.isEmpty { try handleLine(pending) }
-    guard let table else { throw WorkerError("\(input):1: the file has no records") }
-    try table.finish(line: lineNumber)
+    guard let table, let batch else { throw WorkerError("\(input):1: the file has no records") }
+    try table.insert(batch)
+    try table.finish()
     return table
   }
 
