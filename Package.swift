@@ -31,6 +31,9 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     // GitLab's signed ID tokens (RS256 against the instance's JWKS) for run-as identity.
     .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
+    // SQLite (issue #14): GRDB for convert's connection, pragmas, transactions and prepared
+    // statement; its GRDBSQLite module (apt libsqlite3-dev) is the C interface for the rest.
+    .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
   ],
   targets: [
     // The runner's wire contract: env names, config JSON, stage names. Foundation only.
@@ -78,10 +81,15 @@ let package = Package(
     .systemLibrary(name: "CLapack", path: "Sources/CLapack", providers: [.apt(["liblapacke-dev", "libopenblas-dev"])]),
     // The course's SVD experiment: the matrix, dgesdd, the per-seed row.
     .target(name: "SVD", dependencies: ["CLapack", "NumpyRandom"], swiftSettings: strict),
-    .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+    // libcurl's easy interface for download (apt: libcurl4-openssl-dev).
+    .systemLibrary(name: "CCurl", path: "Sources/CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
     // The job payloads (svd-map, svd-reduce, ...): no executor imports.
     .target(
-      name: "Workers", dependencies: ["SVD", "CSQLite", .product(name: "Crypto", package: "swift-crypto")],
+      name: "Workers",
+      dependencies: [
+        "SVD", "CCurl", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift"),
+        .product(name: "GRDBSQLite", package: "GRDB.swift"),
+      ],
       swiftSettings: strict),
     // visualize (plotly figure JSON) and publish (an HTML dashboard from a Jinja-style
     // template; Yams reads the .gitlab-ci.yml for the DAG).
@@ -109,7 +117,9 @@ let package = Package(
       dependencies: ["ExecutorCore", "Scheduling", "CustomExecutorAPI", "JobIdentity", .product(name: "JWTKit", package: "jwt-kit")]),
     .testTarget(name: "RunnerEmulatorTests", dependencies: ["RunnerEmulator"]),
     .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec", "WorkerTasks"]),
-    .testTarget(name: "WorkersTests", dependencies: ["NumpyRandom", "SVD", "Workers", "Report", "CSQLite"], exclude: ["Support"]),
+    .testTarget(name: "WorkersTests", dependencies: [
+        "NumpyRandom", "SVD", "Workers", "Report", .product(name: "GRDBSQLite", package: "GRDB.swift"),
+      ], exclude: ["Support"]),
     // Runs the built executables: with fake Slurm commands first on PATH, and against the
     // real local Slurm (required when CI=true).
     .testTarget(

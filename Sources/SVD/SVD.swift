@@ -102,18 +102,31 @@ public enum SVDExperiment {
   }
 
   /// Element by element in numpy's order of operations: (3 * (u_i * v_j)) + (z / 1000).
-  public static func matrix(nrow: Int, ncol: Int, seed: Int) -> Matrix {
+  public static func matrix(nrow: Int, ncol: Int, seed: Int) -> Matrix { draw(nrow: nrow, ncol: ncol, seed: seed).matrix }
+
+  /// X and the squared norms of its rows, taken while each row is still in cache (power
+  /// iteration needs them; a second pass over 8 MB would cost a millisecond).
+  public static func draw(nrow: Int, ncol: Int, seed: Int) -> (matrix: Matrix, rowNormsSquared: [Double]) {
     var generator = NumpyGenerator(seed: seedOfRNG(seed))
     let u = u(nrow)
     let v = v(ncol)
-    var values = [Double](repeating: 0, count: nrow * ncol)
-    for i in 0..<nrow {
-      for j in 0..<ncol {
-        let z = generator.standardNormal()
-        values[i * ncol + j] = 3 * (u[i] * v[j]) + z / 1000
+    var norms = [Double](repeating: 0, count: nrow)
+    let values = [Double](unsafeUninitializedCapacity: nrow * ncol) { buffer, initialized in
+      for i in 0..<nrow {
+        let row = UnsafeMutableBufferPointer(rebasing: buffer[(i * ncol)..<((i + 1) * ncol)])
+        generator.fillStandardNormals(row)
+        let ui = u[i]
+        var norm = 0.0
+        for j in 0..<ncol {
+          let x = 3 * (ui * v[j]) + row[j] / 1000
+          row[j] = x
+          norm += x * x
+        }
+        norms[i] = norm
       }
+      initialized = nrow * ncol
     }
-    return Matrix(rows: nrow, columns: ncol, values: values)
+    return (Matrix(rows: nrow, columns: ncol, values: values), norms)
   }
 
   public struct Row: Sendable, Equatable {
@@ -123,19 +136,32 @@ public enum SVDExperiment {
     /// Signed inner product of the estimate with the true v.
     public var vAlignment: Double
     public var vEstimate: [Double]
+    /// Why the power method fell back to dgesdd, when it did.
+    public var fallback: String?
   }
 
-  public static func run(nrow: Int, ncol: Int, seed: Int) throws -> Row {
-    try analyze(matrix(nrow: nrow, ncol: ncol, seed: seed), seed: seed)
+  public static func run(nrow: Int, ncol: Int, seed: Int, method: SVDMethod = .power) throws -> Row {
+    let (x, norms) = draw(nrow: nrow, ncol: ncol, seed: seed)
+    return try analyze(x, seed: seed, method: method, rowNormsSquared: norms)
   }
 
-  public static func analyze(_ x: Matrix, seed: Int) throws -> Row {
+  public static func analyze(_ x: Matrix, seed: Int, method: SVDMethod = .power, rowNormsSquared: [Double]? = nil) throws -> Row {
     let (nrow, ncol) = (x.rows, x.columns)
-    let result = try SingularValueDecomposition.decompose(x)
-    let estimate = Array(result.vt.values[0..<ncol])
+    let estimate: [Double]
+    var fallback: String? = nil
+    switch method {
+    case .full:
+      estimate = Array(try SingularValueDecomposition.decompose(x).vt.values[0..<ncol])
+    case .power:
+      let top = try x.values.withUnsafeBufferPointer {
+        try TopSingularVector.compute($0, rows: nrow, columns: ncol, rowNormsSquared: rowNormsSquared)
+      }
+      estimate = top.vector
+      fallback = top.fallback
+    }
     let truth = v(ncol)
     var alignment = 0.0
     for j in 0..<ncol { alignment += estimate[j] * truth[j] }
-    return Row(nrow: nrow, ncol: ncol, seed: seed, vAlignment: alignment, vEstimate: estimate)
+    return Row(nrow: nrow, ncol: ncol, seed: seed, vAlignment: alignment, vEstimate: estimate, fallback: fallback)
   }
 }

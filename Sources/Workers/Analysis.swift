@@ -1,4 +1,4 @@
-import CSQLite
+import GRDBSQLite
 import Foundation
 
 /// Running statistics of one column (Welford), mergeable across shards (Chan et al.), so

@@ -1,13 +1,12 @@
 public import Foundation
-#if canImport(FoundationNetworking)
-  import FoundationNetworking
-#endif
+import CCurl
 
 /// download: one URL (http, https or file) to a final path, through `<final>.part`.
 /// A transfer that breaks resumes from the bytes already on disk (HTTP Range); transient
 /// failures (connection errors, 408, 429, 5xx) are retried with exponential backoff; the
 /// SHA-256 is computed while the bytes arrive and checked before the rename, so the final
-/// name only ever holds a complete, verified file.
+/// name only ever holds a complete, verified file. HTTP(S) goes through libcurl, whose
+/// buffers are written to the part file and hashed as they come, with no copy between.
 public struct Downloader {
   public var url: URL
   public var destination: String
@@ -86,7 +85,8 @@ public struct Downloader {
       }
     }
     removeEmptyPart()
-    throw WorkerError("download: giving up on \(url.absoluteString) after \(attempts) attempts: \(lastProblem); \(Self.size(of: partialPath)) bytes kept in \(partialPath) for the next try")
+    let kept = Self.size(of: partialPath)
+    throw WorkerError("download: giving up on \(url.absoluteString) after \(attempts) attempts: \(lastProblem)\(kept > 0 ? "; \(kept) bytes kept in \(partialPath) for the next try" : "")")
   }
 
   /// A `.part` with bytes in it is kept for the next run to resume; an empty one is litter.
@@ -98,21 +98,24 @@ public struct Downloader {
 
   func copyFile(from offset: Int64) throws -> Transfer.Ending {
     let source = url.path
-    guard let input = FileHandle(forReadingAtPath: source) else { return .fatal("cannot read \(source) (\(url.absoluteString))") }
-    defer { try? input.close() }
+    let input = open(source, O_RDONLY)
+    guard input >= 0 else { return .fatal("cannot read \(source) (\(url.absoluteString)): \(String(cString: strerror(errno)))") }
+    defer { close(input) }
     let total = Self.size(of: source)
-    var start = offset
-    if start > total { start = 0 }
+    let start = offset > total ? 0 : offset
     let sink = try Sink(path: partialPath, keeping: start, log: log, label: url.absoluteString)
     defer { sink.close() }
-    try input.seek(toOffset: UInt64(start))
+    guard lseek(input, off_t(start), SEEK_SET) == off_t(start) else { return .fatal("cannot seek in \(source)") }
     sink.expected = total
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+    defer { buffer.deallocate() }
     while true {
-      let chunk = input.readData(ofLength: 1 << 20)
-      if chunk.isEmpty { break }
-      try sink.append(chunk)
+      let count = read(input, buffer.baseAddress, buffer.count)
+      guard count >= 0 else { return .fatal("cannot read \(source): \(String(cString: strerror(errno)))") }
+      if count == 0 { break }
+      try sink.append(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
     }
-    return .complete(sink.written, sink.finishHash())
+    return .complete(sink.written, try sink.finishHash())
   }
 
   // MARK: - http(s)://
@@ -120,19 +123,7 @@ public struct Downloader {
   func fetch(from offset: Int64) throws -> Transfer.Ending {
     let sink = try Sink(path: partialPath, keeping: offset, log: log, label: url.absoluteString)
     defer { sink.close() }
-    var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: timeout)
-    if offset > 0 { request.setValue("bytes=\(offset)-", forHTTPHeaderField: "Range") }
-    request.setValue("identity", forHTTPHeaderField: "Accept-Encoding")
-    let transfer = Transfer(sink: sink, offset: offset)
-    let configuration = URLSessionConfiguration.ephemeral
-    configuration.timeoutIntervalForRequest = timeout
-    let queue = OperationQueue()
-    queue.maxConcurrentOperationCount = 1
-    let session = URLSession(configuration: configuration, delegate: transfer, delegateQueue: queue)
-    session.dataTask(with: request).resume()
-    transfer.finished.wait()
-    session.finishTasksAndInvalidate()
-    return transfer.ending(url: url)
+    return Transfer(sink: sink, offset: offset).perform(url: url.absoluteString, timeout: timeout)
   }
 
   // MARK: - helpers
@@ -143,21 +134,25 @@ public struct Downloader {
   }
 
   static func sha256(ofFile path: String) throws -> String {
-    guard let handle = FileHandle(forReadingAtPath: path) else { throw WorkerError("cannot read \(path)") }
-    defer { try? handle.close() }
-    var hash = hashing(handle, upTo: nil)
+    let file = open(path, O_RDONLY)
+    guard file >= 0 else { throw WorkerError("cannot read \(path): \(String(cString: strerror(errno)))") }
+    defer { close(file) }
+    var hash = try hashing(file, upTo: nil, path: path)
     return hash.finalize()
   }
 
-  /// The hash of a handle's bytes from where it stands, up to `limit` bytes.
-  static func hashing(_ handle: FileHandle, upTo limit: Int64?) -> SHA256 {
+  /// The hash of a file's bytes from its current offset, up to `limit` bytes.
+  static func hashing(_ file: Int32, upTo limit: Int64?, path: String) throws -> SHA256 {
     var hash = SHA256()
     var remaining = limit ?? Int64.max
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+    defer { buffer.deallocate() }
     while remaining > 0 {
-      let chunk = handle.readData(ofLength: Int(min(Int64(1 << 20), remaining)))
-      if chunk.isEmpty { break }
-      hash.update(chunk)
-      remaining -= Int64(chunk.count)
+      let count = read(file, buffer.baseAddress, Int(min(Int64(buffer.count), remaining)))
+      guard count >= 0 else { throw WorkerError("cannot read \(path): \(String(cString: strerror(errno)))") }
+      if count == 0 { break }
+      hash.update(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+      remaining -= Int64(count)
     }
     return hash
   }
@@ -174,51 +169,73 @@ public struct Downloader {
 /// with a progress line at most every two seconds.
 final class Sink {
   let path: String
-  let handle: FileHandle
+  let file: Int32
   let log: (String) -> Void
   let label: String
   var hash = SHA256()
-  var written: Int64
+  var written: Int64 = 0
   var expected: Int64?
   let started = Date()
   let startedAt: Int64
   var lastReport = Date()
   var failure: String?
+  let staging = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+  var staged = 0
 
   init(path: String, keeping offset: Int64, log: @escaping (String) -> Void, label: String) throws {
     self.path = path
     self.log = log
     self.label = label
-    if !FileManager.default.fileExists(atPath: path) {
-      guard FileManager.default.createFile(atPath: path, contents: nil) else {
-        throw WorkerError("download: cannot create \(path): \(String(cString: strerror(errno)))")
-      }
-    }
-    guard let handle = FileHandle(forUpdatingAtPath: path) else { throw WorkerError("download: cannot open \(path)") }
-    self.handle = handle
-    written = 0
+    file = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+    guard file >= 0 else { throw WorkerError("download: cannot create \(path): \(String(cString: strerror(errno)))") }
     startedAt = offset
     try restart(keeping: offset)
   }
 
   /// Keep the first `offset` bytes (hashing them) and drop anything after.
   func restart(keeping offset: Int64) throws {
-    try handle.truncate(atOffset: UInt64(offset))
-    try handle.seek(toOffset: 0)
-    hash = Downloader.hashing(handle, upTo: offset)
-    try handle.seekToEnd()
+    staged = 0
+    // Only a part longer than what is kept is truncated: ext4 flushes a file truncated to
+    // zero when it is closed (auto_da_alloc), which cost a second per 256 MiB.
+    var info = stat()
+    let size = fstat(file, &info) == 0 ? Int64(info.st_size) : Int64.max
+    guard size <= offset || ftruncate(file, off_t(offset)) == 0, lseek(file, 0, SEEK_SET) == 0 else {
+      throw WorkerError("download: cannot truncate \(path): \(String(cString: strerror(errno)))")
+    }
+    hash = try Downloader.hashing(file, upTo: offset, path: path)
+    lseek(file, 0, SEEK_END)
     written = offset
   }
 
-  func append(_ data: Data) throws {
-    do {
-      try handle.write(contentsOf: data)
-    } catch {
-      throw WorkerError("download: cannot write \(path): \(error.localizedDescription)")
+  /// libcurl hands the body over 16 KiB at a time; the pieces are gathered to 1 MiB, so
+  /// the part file gets one write(2) and the hash one update per MiB.
+  func append(_ bytes: UnsafeRawBufferPointer) throws {
+    if staged + bytes.count > staging.count { try flush() }
+    if bytes.count >= staging.count {
+      try store(bytes)
+    } else {
+      UnsafeMutableRawBufferPointer(rebasing: staging[staged..<(staged + bytes.count)]).copyMemory(from: bytes)
+      staged += bytes.count
     }
-    hash.update(data)
-    written += Int64(data.count)
+    written += Int64(bytes.count)
     if Date().timeIntervalSince(lastReport) >= 2 { report() }
+  }
+
+  func flush() throws {
+    guard staged > 0 else { return }
+    try store(UnsafeRawBufferPointer(rebasing: staging[0..<staged]))
+    staged = 0
+  }
+
+  func store(_ bytes: UnsafeRawBufferPointer) throws {
+    var done = 0
+    while done < bytes.count {
+      let count = write(file, bytes.baseAddress! + done, bytes.count - done)
+      if count < 0 && errno == EINTR { continue }
+      guard count > 0 else { throw WorkerError("download: cannot write \(path): \(String(cString: strerror(errno)))") }
+      done += count
+    }
+    hash.update(bytes)
   }
 
   func report() {
@@ -234,15 +251,24 @@ final class Sink {
     log(line)
   }
 
-  func finishHash() -> String { hash.finalize() }
+  /// The SHA-256 of everything appended (the staged tail is written first).
+  func finishHash() throws -> String {
+    try flush()
+    return hash.finalize()
+  }
 
-  func close() { try? handle.close() }
+  /// Whatever arrived stays in the part for the next attempt to resume from.
+  func close() {
+    try? flush()
+    _ = Glibc.close(file)
+  }
+
+  deinit { staging.deallocate() }
 }
 
-/// URLSession's delegate for one request: streams 2xx bodies into the sink, reads the
-/// status and ranges, and says how the attempt ended. Non-2xx bodies are drained, never
-/// cancelled: on Linux a cancelled task's completion did not always arrive.
-final class Transfer: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+/// One HTTP(S) request through libcurl's easy interface: reads the final response's status
+/// line and headers, streams a 2xx body into the sink, and says how the attempt ended.
+final class Transfer {
   enum Ending: Equatable {
     case complete(Int64, String)
     case retry(String)
@@ -251,90 +277,153 @@ final class Transfer: NSObject, URLSessionDataDelegate, @unchecked Sendable {
 
   let sink: Sink
   let offset: Int64
-  let finished = DispatchSemaphore(value: 0)
+  /// The last response's status, reason phrase and headers (a redirect's are replaced by
+  /// the next response's).
   var status = 0
+  var reason = ""
+  var contentRange = ""
+  var contentLength: Int64?
+  /// Whether the status has been acted on (at the first body byte, or at the end).
+  var decided = false
   var accepted = false
   var expectedEnd: Int64?
   var verdict: Ending?
-  var transportError: (any Error)?
+
+  /// libcurl reads its environment and sets up OpenSSL once per process, before any handle.
+  static let globalSetup: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
 
   init(sink: Sink, offset: Int64) {
     self.sink = sink
     self.offset = offset
   }
 
-  func urlSession(
-    _ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
-    completionHandler: @escaping @Sendable (URLSession.ResponseDisposition) -> Void
-  ) {
-    let http = response as? HTTPURLResponse
-    status = http?.statusCode ?? 0
-    let length = response.expectedContentLength
+  func perform(url: String, timeout: TimeInterval) -> Ending {
+    _ = Transfer.globalSetup
+    guard let handle = curl_easy_init() else { return .fatal("libcurl could not start a transfer") }
+    defer { curl_easy_cleanup(handle) }
+    var message = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+    let seconds = max(1, Int(timeout.rounded(.up)))
+    let context = Unmanaged.passUnretained(self).toOpaque()
+    let code = message.withUnsafeMutableBufferPointer { errors -> CURLcode in
+      ccurl_setopt_string(handle, CURLOPT_URL, url)
+      ccurl_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
+      ccurl_setopt_string(handle, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
+      ccurl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 1)
+      ccurl_setopt_long(handle, CURLOPT_MAXREDIRS, 10)
+      // No signals (libcurl's DNS timeouts would use SIGALRM), no compression asked for:
+      // the bytes on disk are the bytes the checksum is of.
+      ccurl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
+      ccurl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT, seconds)
+      // --timeout is a stall limit, not a limit on the whole transfer: less than a byte a
+      // second for that long is a dropped connection.
+      ccurl_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, 1)
+      ccurl_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, seconds)
+      // 512 KiB reads: fewer callbacks, each one write(2) and one hash update.
+      ccurl_setopt_long(handle, CURLOPT_BUFFERSIZE, 512 << 10)
+      ccurl_setopt_string(handle, CURLOPT_USERAGENT, "ci-worker download (libcurl)")
+      if offset > 0 { ccurl_setopt_string(handle, CURLOPT_RANGE, "\(offset)-") }
+      ccurl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errors.baseAddress)
+      ccurl_setopt_callback(handle, CURLOPT_HEADERFUNCTION) { data, size, count, context in
+        let transfer = Unmanaged<Transfer>.fromOpaque(context!).takeUnretainedValue()
+        transfer.header(UnsafeRawBufferPointer(start: data, count: size * count))
+        return size * count
+      }
+      ccurl_setopt_pointer(handle, CURLOPT_HEADERDATA, context)
+      ccurl_setopt_callback(handle, CURLOPT_WRITEFUNCTION) { data, size, count, context in
+        let transfer = Unmanaged<Transfer>.fromOpaque(context!).takeUnretainedValue()
+        return transfer.body(UnsafeRawBufferPointer(start: data, count: size * count))
+      }
+      ccurl_setopt_pointer(handle, CURLOPT_WRITEDATA, context)
+      return curl_easy_perform(handle)
+    }
+    if let failure = sink.failure { return .fatal(failure) }
+    if !decided && status != 0 { decide() }
+    if let verdict { return verdict }
+    guard code == CURLE_OK else {
+      let detail = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+      return .retry("\(detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail) (\(url))")
+    }
+    guard accepted else { return .retry("no response from \(url)") }
+    if let expectedEnd, sink.written != expectedEnd {
+      return .retry("the transfer stopped at byte \(sink.written) of \(expectedEnd)")
+    }
+    if sink.written - offset > 0 || expectedEnd != nil { sink.report() }
+    do {
+      return .complete(sink.written, try sink.finishHash())
+    } catch {
+      return .fatal("\(error)")
+    }
+  }
+
+  /// One header line; a status line starts a new response (after a redirect or a 100).
+  func header(_ bytes: UnsafeRawBufferPointer) {
+    let line = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    if line.hasPrefix("HTTP/") {
+      let parts = line.split(separator: " ", maxSplits: 2)
+      status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+      reason = parts.count > 2 ? String(parts[2]) : ""
+      contentRange = ""
+      contentLength = nil
+    } else if let colon = line.firstIndex(of: ":") {
+      let name = line[..<colon].lowercased()
+      let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+      if name == "content-range" { contentRange = value }
+      if name == "content-length" { contentLength = Int64(value) }
+    }
+  }
+
+  /// A piece of the body: the part file's if the response is the one asked for; any other
+  /// body ends the transfer (returning less than given makes libcurl stop).
+  func body(_ bytes: UnsafeRawBufferPointer) -> Int {
+    if !decided { decide() }
+    guard accepted, sink.failure == nil else { return 0 }
+    do {
+      try sink.append(bytes)
+    } catch {
+      sink.failure = "\(error)"
+      return 0
+    }
+    return bytes.count
+  }
+
+  /// What the final response's status means for this attempt.
+  func decide() {
+    decided = true
+    let statusText = "HTTP \(status)\(reason.isEmpty ? "" : " " + reason)"
     do {
       switch status {
       case 206:
-        let range = http?.value(forHTTPHeaderField: "Content-Range") ?? ""
-        if let (start, total) = Self.parseContentRange(range), start == offset {
-          expectedEnd = total ?? (length >= 0 ? offset + length : nil)
+        if let (start, total) = Self.parseContentRange(contentRange), start == offset {
+          expectedEnd = total ?? contentLength.map { offset + $0 }
           accepted = true
         } else {
           // A range we did not ask for: start over rather than splice the wrong bytes.
           try sink.restart(keeping: 0)
-          verdict = .retry("the server answered Range \(offset)- with '\(range)'")
+          verdict = .retry("the server answered Range \(offset)- with '\(contentRange)'")
         }
       case 200..<300:
         if offset > 0 {
           sink.log("download: the server ignores Range; starting over")
           try sink.restart(keeping: 0)
         }
-        expectedEnd = length >= 0 ? length : nil
+        expectedEnd = contentLength
         accepted = true
       case 416:
-        let range = http?.value(forHTTPHeaderField: "Content-Range") ?? ""
-        if let total = Self.parseUnsatisfiedRange(range), total == offset {
-          verdict = .complete(sink.written, sink.finishHash())
+        if let total = Self.parseUnsatisfiedRange(contentRange), total == offset {
+          verdict = .complete(sink.written, try sink.finishHash())
         } else {
           try sink.restart(keeping: 0)
           verdict = .retry("HTTP 416 for a partial file of \(offset) bytes; starting over")
         }
       case 408, 429, 500..<600:
-        verdict = .retry("HTTP \(status) \(HTTPURLResponse.localizedString(forStatusCode: status))")
+        verdict = .retry(statusText)
       default:
-        verdict = .fatal("HTTP \(status) \(HTTPURLResponse.localizedString(forStatusCode: status)) for \(response.url?.absoluteString ?? "the URL")")
+        verdict = .fatal("\(statusText) for \(sink.label)")
       }
     } catch {
       verdict = .fatal("\(error)")
     }
     sink.expected = expectedEnd
-    completionHandler(.allow)
-  }
-
-  func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-    guard accepted, sink.failure == nil else { return }
-    do {
-      try sink.append(data)
-    } catch {
-      sink.failure = "\(error)"
-    }
-  }
-
-  func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-    transportError = error
-    finished.signal()
-  }
-
-  func ending(url: URL) -> Ending {
-    if let failure = sink.failure { return .fatal(failure) }
-    if let verdict { return verdict }
-    if let transportError {
-      return .retry("\((transportError as NSError).localizedDescription) (\(url.absoluteString))")
-    }
-    guard accepted else { return .retry("no response from \(url.absoluteString)") }
-    if let expectedEnd, sink.written != expectedEnd {
-      return .retry("the transfer stopped at byte \(sink.written) of \(expectedEnd)")
-    }
-    if sink.written - offset > 0 || expectedEnd != nil { sink.report() }
-    return .complete(sink.written, sink.finishHash())
   }
 
   /// `bytes START-END/TOTAL` (TOTAL may be `*`): the start and the total if known.

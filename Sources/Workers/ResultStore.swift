@@ -1,4 +1,4 @@
-import CSQLite
+import GRDBSQLite
 public import Foundation
 
 public struct WorkerError: Error, Equatable, CustomStringConvertible, Sendable {
@@ -24,8 +24,8 @@ public struct WorkerError: Error, Equatable, CustomStringConvertible, Sendable {
   }
 }
 
-/// One SQLite file of experiment rows, one table per experiment. Every row is its own
-/// transaction, so a killed task leaves only whole rows, and a rerun skips what is stored.
+/// One SQLite file of experiment rows, one table per experiment. Rows are committed in
+/// batches, so a killed task leaves only whole rows, and a rerun skips what is stored.
 public final class ResultStore {
   let database: OpaquePointer
   public let path: String
@@ -59,7 +59,12 @@ public final class ResultStore {
     columns = []
   }
 
-  deinit { sqlite3_close(database) }
+  var insertStatement: OpaquePointer?
+
+  deinit {
+    sqlite3_finalize(insertStatement)
+    sqlite3_close(database)
+  }
 
   func execute(_ sql: String) throws {
     var message: UnsafeMutablePointer<CChar>?
@@ -81,29 +86,27 @@ public final class ResultStore {
     return seeds
   }
 
-  /// One row and, in the same transaction, the shard's running Gram sum: a killed task
-  /// never leaves a seed counted in one but not the other.
-  public func insert(integers: [Int], reals: [Double], gram: (table: String, seeds: Int, matrix: [Double])) throws {
-    try execute("BEGIN IMMEDIATE")
-    do {
-      try insert(integers: integers, reals: reals)
-      try execute("CREATE TABLE IF NOT EXISTS \(gram.table) (id INTEGER PRIMARY KEY CHECK (id = 0), seeds INTEGER NOT NULL, matrix BLOB NOT NULL)")
-      var statement: OpaquePointer?
-      guard sqlite3_prepare_v2(database, "INSERT OR REPLACE INTO \(gram.table) VALUES (0, ?, ?)", -1, &statement, nil) == SQLITE_OK else {
-        throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database)))")
-      }
-      defer { sqlite3_finalize(statement) }
-      sqlite3_bind_int64(statement, 1, Int64(gram.seeds))
-      let status = gram.matrix.withUnsafeBytes { bytes in
-        sqlite3_bind_blob(statement, 2, bytes.baseAddress, Int32(bytes.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
-        return sqlite3_step(statement)
-      }
-      guard status == SQLITE_DONE else { throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database)))") }
-      try execute("COMMIT")
-    } catch {
-      try? execute("ROLLBACK")
-      throw error
+  /// Rows go in batches, each one transaction (`begin`, inserts, `commit`): a killed task
+  /// leaves only whole batches, and a seed's row and the Gram sum that counts it are in
+  /// the same one. One fsync'd commit per seed cost more than the seed's vector.
+  public func begin() throws { try execute("BEGIN IMMEDIATE") }
+  public func commit() throws { try execute("COMMIT") }
+  public func rollback() { try? execute("ROLLBACK") }
+
+  /// The shard's running Gram sum (one row), inside the caller's transaction.
+  public func storeGram(table: String, seeds: Int, matrix: [Double]) throws {
+    try execute("CREATE TABLE IF NOT EXISTS \(table) (id INTEGER PRIMARY KEY CHECK (id = 0), seeds INTEGER NOT NULL, matrix BLOB NOT NULL)")
+    var statement: OpaquePointer?
+    guard sqlite3_prepare_v2(database, "INSERT OR REPLACE INTO \(table) VALUES (0, ?, ?)", -1, &statement, nil) == SQLITE_OK else {
+      throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database)))")
     }
+    defer { sqlite3_finalize(statement) }
+    sqlite3_bind_int64(statement, 1, Int64(seeds))
+    let status = matrix.withUnsafeBytes { bytes in
+      sqlite3_bind_blob(statement, 2, bytes.baseAddress, Int32(bytes.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+      return sqlite3_step(statement)
+    }
+    guard status == SQLITE_DONE else { throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database)))") }
   }
 
   /// The stored Gram sum and how many seeds it covers, or nil when the shard has none.
@@ -124,13 +127,16 @@ public final class ResultStore {
     return (seeds, matrix)
   }
 
+  /// One row; the INSERT (a thousand placeholders) is prepared once per store.
   public func insert(integers: [Int], reals: [Double]) throws {
-    let placeholders = Array(repeating: "?", count: integers.count + reals.count).joined(separator: ", ")
-    var statement: OpaquePointer?
-    guard sqlite3_prepare_v2(database, "INSERT INTO \(table) VALUES (\(placeholders))", -1, &statement, nil) == SQLITE_OK else {
-      throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database)))")
+    if insertStatement == nil {
+      let placeholders = Array(repeating: "?", count: integers.count + reals.count).joined(separator: ", ")
+      guard sqlite3_prepare_v2(database, "INSERT INTO \(table) VALUES (\(placeholders))", -1, &insertStatement, nil) == SQLITE_OK else {
+        throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database)))")
+      }
     }
-    defer { sqlite3_finalize(statement) }
+    let statement = insertStatement
+    defer { sqlite3_reset(statement) }
     var index: Int32 = 1
     for value in integers {
       sqlite3_bind_int64(statement, index, Int64(value))

@@ -1,5 +1,5 @@
 import Foundation
-import SVD
+public import SVD
 
 /// Seed lists: `0-999`, `0-9,20-29`, `7`.
 public enum SeedList {
@@ -50,6 +50,8 @@ public struct SVDMap {
   public var log: (String) -> Void
   /// Also keep the shard's Σ XᵀX, for svd-reduce --exact (8·ncol² bytes per shard).
   public var keepGram = false
+  /// Power iteration (default) or the course's full dgesdd.
+  public var method = SVDMethod.power
 
   public init(nrow: Int, ncol: Int, seeds: [Int], outputDirectory: String, task: Int, tasks: Int, log: @escaping (String) -> Void) {
     self.nrow = nrow
@@ -101,23 +103,47 @@ public struct SVDMap {
       }
     }
     let started = Date()
-    for (index, seed) in todo.enumerated() {
-      let x = SVDExperiment.matrix(nrow: nrow, ncol: ncol, seed: seed)
-      let row = try SVDExperiment.analyze(x, seed: seed)
-      if var sum = gram {
-        GramMatrix.accumulate(x, into: &sum.matrix)
-        sum.seeds += 1
-        try store.insert(
-          integers: [nrow, ncol, seed], reals: [row.vAlignment] + row.vEstimate,
-          gram: (SVDMap.gramTable(nrow: nrow, ncol: ncol), sum.seeds, sum.matrix))
-        gram = sum
-      } else {
+    // Where the time goes, for the progress line: numpy's generator, then the vector.
+    var drawing = 0.0
+    var analyzing = 0.0
+    // About a second of seeds per transaction (at least one seed).
+    var batchStarted = Date()
+    try store.begin()
+    do {
+      for (index, seed) in todo.enumerated() {
+        let drawStarted = Date()
+        let (x, norms) = SVDExperiment.draw(nrow: nrow, ncol: ncol, seed: seed)
+        let analyzeStarted = Date()
+        let row = try SVDExperiment.analyze(x, seed: seed, method: method, rowNormsSquared: norms)
+        drawing += analyzeStarted.timeIntervalSince(drawStarted)
+        analyzing += Date().timeIntervalSince(analyzeStarted)
+        if let fallback = row.fallback { log("svd-map: seed \(seed): \(fallback)") }
         try store.insert(integers: [nrow, ncol, seed], reals: [row.vAlignment] + row.vEstimate)
+        if var sum = gram {
+          GramMatrix.accumulate(x, into: &sum.matrix)
+          sum.seeds += 1
+          gram = sum
+        }
+        let last = index == todo.count - 1
+        if last || Date().timeIntervalSince(batchStarted) >= 1 {
+          if let gram { try store.storeGram(table: SVDMap.gramTable(nrow: nrow, ncol: ncol), seeds: gram.seeds, matrix: gram.matrix) }
+          try store.commit()
+          if !last { try store.begin() }
+          batchStarted = Date()
+        }
+        let elapsed = Date().timeIntervalSince(started)
+        let perSeed = elapsed / Double(index + 1)
+        let remaining = perSeed * Double(todo.count - index - 1)
+        let done = Double(index + 1)
+        log(
+          String(format: "svd-map: %d/%d seeds, %.4f s per seed (draw %.4f s, ", index + 1, todo.count, perSeed, drawing / done)
+            + method.rawValue
+            + String(format: " %.4f s), about %.0f s left (seed %d: v_alignment %.6f)", analyzing / done, remaining, seed, row.vAlignment))
       }
-      let elapsed = Date().timeIntervalSince(started)
-      let perSeed = elapsed / Double(index + 1)
-      let remaining = perSeed * Double(todo.count - index - 1)
-      log(String(format: "svd-map: %d/%d seeds, %.2f s per seed, about %.0f s left (seed %d: v_alignment %.6f)", index + 1, todo.count, perSeed, remaining, seed, row.vAlignment))
+      if todo.isEmpty { try store.commit() }
+    } catch {
+      store.rollback()
+      throw error
     }
     return (todo.count, mine.count - todo.count)
   }
@@ -240,7 +266,10 @@ public struct SVDReduce {
     return rows
   }
 
-  public static func run(shards: [String], nrow: Int, ncol: Int, expected: [Int]?, exact: Bool = false) throws -> Result {
+  public static func run(
+    shards: [String], nrow: Int, ncol: Int, expected: [Int]?, exact: Bool = false, method: SVDMethod = .power,
+    log: (String) -> Void = { _ in }
+  ) throws -> Result {
     guard !shards.isEmpty else { throw WorkerError("no shard files to reduce") }
     var owner: [Int: String] = [:]
     var duplicates: [Int] = []
@@ -270,9 +299,19 @@ public struct SVDReduce {
     }
     rows.sort { $0.seed < $1.seed }
     let truth = SVDExperiment.v(ncol)
+    // All estimates stacked once, seeds in order; the reduce over the first k seeds is the
+    // leading k rows.
+    let stacked = rows.flatMap(\.vector)
     func reduce(_ count: Int) throws -> Double {
-      let stacked = Matrix(rows: count, columns: ncol, values: rows.prefix(count).flatMap(\.vector))
-      return distance(try SingularValueDecomposition.decompose(stacked).vt.values[0..<ncol], truth)
+      switch method {
+      case .full:
+        let prefix = Matrix(rows: count, columns: ncol, values: Array(stacked[0..<(count * ncol)]))
+        return distance(try SingularValueDecomposition.decompose(prefix).vt.values[0..<ncol], truth)
+      case .power:
+        let top = try stacked.withUnsafeBufferPointer { try TopSingularVector.compute($0, rows: count, columns: ncol) }
+        if let fallback = top.fallback { log("svd-reduce: the first \(count) blocks: \(fallback)") }
+        return distance(top.vector[...], truth)
+      }
     }
     let byBlocks = try blockCounts(rows.count).map { BlockError(blocks: $0, error: try reduce($0)) }
     let single = rows.map { distance($0.vector[...], truth) }.reduce(0, +) / Double(rows.count)

@@ -52,6 +52,8 @@ struct SVDMapCommand: ParsableCommand {
   @Option(help: "Where the shard files go (default: $DATA_DERIV/svd, else ./svd).") var out: String?
   @Option(help: "Also write this shard as CSV.") var csv: String?
   @Flag(help: "Also keep the shard's sum of XᵀX for svd-reduce --exact (8·ncol² bytes).") var gram = false
+  @Option(help: "power: the top vector only, certified, else dgesdd; full: the course's dgesdd of all of X.")
+  var method = SVDMethod.power
 
   func run() throws {
     try failing {
@@ -63,6 +65,7 @@ struct SVDMapCommand: ParsableCommand {
         nrow: nrow, ncol: ncol, seeds: try SeedList.parse(seeds), outputDirectory: directory, task: task, tasks: tasks,
         log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
       map.keepGram = gram
+      map.method = method
       try map.run()
       if let csv {
         let store = try ResultStore(readingFrom: map.shardPath, table: SVDMap.table(nrow: nrow, ncol: ncol))
@@ -72,6 +75,9 @@ struct SVDMapCommand: ParsableCommand {
   }
 }
 
+/// `--method power|full`; ArgumentParser lists the two values when another is given.
+extension SVDMethod: ExpressibleByArgument {}
+
 struct SVDReduceCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: WorkerTask.svdReduce.rawValue, abstract: "Stack every seed's estimate; report ‖vt − v‖ against the single blocks'.")
@@ -80,6 +86,8 @@ struct SVDReduceCommand: ParsableCommand {
   @Option(name: .customLong("in"), help: "The shard directory (*.sqlite, else *.csv; default: $DATA_DERIV/svd).") var input: String?
   @Flag(help: "Also the exact answer for all X stacked, from the shards' Gram sums (svd-map --gram).") var exact = false
   @Option(help: "Seeds that must all be there, e.g. 0-999.") var seeds: String?
+  @Option(help: "power: the top vector only, certified, else dgesdd; full: dgesdd of each stack.")
+  var method = SVDMethod.power
   @Option(help: "Where the JSON result goes (default: stdout).") var out: String?
 
   func run() throws {
@@ -89,7 +97,8 @@ struct SVDReduceCommand: ParsableCommand {
       var shards = names.filter { $0.hasSuffix(".sqlite") }.sorted().map { "\(directory)/\($0)" }
       if shards.isEmpty { shards = names.filter { $0.hasSuffix(".csv") }.sorted().map { "\(directory)/\($0)" } }
       guard !shards.isEmpty else { throw WorkerError("no shard files (*.sqlite or *.csv) in \(directory)") }
-      let result = try SVDReduce.run(shards: shards, nrow: nrow, ncol: ncol, expected: try seeds.map(SeedList.parse), exact: exact)
+      let result = try SVDReduce.run(shards: shards, nrow: nrow, ncol: ncol, expected: try seeds.map(SeedList.parse), exact: exact, method: method,
+        log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
       if let out {
         try ItemAnalysis.writeJSON(result, to: out)
       } else {

@@ -1,4 +1,4 @@
-import CSQLite
+import GRDBSQLite
 import Foundation
 import Testing
 import Workers
@@ -54,6 +54,65 @@ import Workers
     #expect(metadata.contains("sha256: \(checksum.finalize())"))
     #expect(metadata.contains("rows: 3"))
     #expect(metadata.contains("- {name: \"score\", type: TEXT}"))
+  }
+
+  /// Numbers are read from the bytes without Swift's parsers; every value must come out
+  /// as `Int64(_:)`, else `Double(_:)` (finite), else text would have it, bit for bit.
+  @Test func numbersAreWhatSwiftsParsersSay() throws {
+    var generator = SystemRandomNumberGenerator()
+    var values = [
+      "007", "+5", "-0", "-0.0", "1e3", "0x1p3", "5.", ".5", "-.5", "12345678901234567890", "9223372036854775807",
+      "-9223372036854775808", "1.7976931348623157e308", "1e999", "inf", "nan", " 5", "1.2.3", "-", ".", "+",
+      "0.1", "123456789012345.6", "1234567890123456.7", "0.000000000000001", "99999999999999999",
+    ]
+    for _ in 0..<3000 {
+      let digits = String((0..<Int.random(in: 1...18, using: &generator)).map { _ in "0123456789".randomElement(using: &generator)! })
+      let point = Int.random(in: 0...digits.count, using: &generator)
+      let sign = ["", "-", "+"].randomElement(using: &generator)!
+      values.append(sign + digits.prefix(point) + (point < digits.count ? "." : "") + digits.dropFirst(point))
+    }
+    let (directory, path) = try write("x\n" + values.joined(separator: "\n") + "\n", name: "numbers.csv")
+    _ = try Converter(input: path, item: "n", outputRoot: directory, log: { _ in }).run()
+    var handle: OpaquePointer?
+    sqlite3_open_v2("\(directory)/n/data.sqlite", &handle, SQLITE_OPEN_READONLY, nil)
+    defer { sqlite3_close(handle) }
+    var statement: OpaquePointer?
+    sqlite3_prepare_v2(handle, "SELECT x FROM records ORDER BY rowid", -1, &statement, nil)
+    defer { sqlite3_finalize(statement) }
+    for value in values {
+      try #require(sqlite3_step(statement) == SQLITE_ROW)
+      let type = sqlite3_column_type(statement, 0)
+      if let integer = Int64(value) {
+        #expect(type == SQLITE_INTEGER && sqlite3_column_int64(statement, 0) == integer, "\(value)")
+      } else if let real = Double(value), real.isFinite {
+        #expect(type == SQLITE_FLOAT && sqlite3_column_double(statement, 0).bitPattern == real.bitPattern, "\(value)")
+      } else {
+        #expect(type == SQLITE_TEXT && String(cString: sqlite3_column_text(statement, 0)) == value, "\(value)")
+      }
+    }
+  }
+
+  /// Records that cross the 4 MiB read buffer, one longer than it (the buffer grows), CRLF
+  /// line ends, and quoted newlines that count in the line numbers of errors.
+  @Test func recordsAcrossTheReadBufferAndCRLF() throws {
+    var text = "id,body\r\n"
+    var bodies: [String] = []
+    for id in 0..<3000 {
+      let body = id == 1500 ? String(repeating: "y", count: 5 << 20) : "row \(id), \"quoted\"\nsecond line " + String(repeating: "x", count: id % 3000)
+      bodies.append(body)
+      text += "\(id),\"\(body.replacingOccurrences(of: "\"", with: "\"\""))\"\r\n"
+    }
+    let (directory, path) = try write(text + "3000\n", name: "long.csv")
+    #expect {
+      try Converter(input: path, item: "long", outputRoot: directory, log: { _ in }).run()
+    } throws: { "\($0)" == "\(path):6001: expected 2 fields, found 1" }  // 2999 two-line records, one of one line
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    let summary = try Converter(input: path, item: "long", outputRoot: directory, log: { _ in }).run()
+    #expect(summary.rows == 3000)
+    #expect(summary.columns.map { "\($0.name):\($0.type)" } == ["id:INTEGER", "body:TEXT"])
+    let stored = query("\(directory)/long/data.sqlite", "SELECT body FROM records ORDER BY id")
+    #expect(stored.count == 3000)
+    #expect(stored == bodies)
   }
 
   @Test func jsonLinesToo() throws {

@@ -64,6 +64,18 @@ func scratch() throws -> String {
     #expect(abs(result.errorByBlocks[2].error - expected[3]) < 1e-10)
     #expect(result.reduceError < result.meanSingleBlockError)
     #expect(result.errorByBlocks.last?.error == result.reduceError)
+    // The course's full dgesdd, map and reduce, gives the same errors (10 seeds' worth of
+    // shards computed again with --method full).
+    let fullDirectory = try scratch()
+    var fullMap = try SVDMap(nrow: 60, ncol: 40, seeds: SeedList.parse("0-11"), outputDirectory: fullDirectory, task: 0, tasks: 1, log: { _ in })
+    fullMap.method = .full
+    try fullMap.run()
+    let full = try SVDReduce.run(shards: ["\(fullDirectory)/shard-0.sqlite"], nrow: 60, ncol: 40, expected: nil, method: .full)
+    for (ours, theirs) in zip(result.errorByBlocks, full.errorByBlocks) {
+      #expect(ours.blocks == theirs.blocks)
+      #expect(abs(ours.error - theirs.error) <= 1e-10 * theirs.error)
+    }
+    for (ours, theirs) in zip(result.vAlignments, full.vAlignments) { #expect(abs(ours - theirs) < 1e-12) }
     // The same shards as CSV reduce to the same answer.
     let csvDirectory = try scratch()
     for task in 0..<2 {
