@@ -51,6 +51,9 @@ let package = Package(
     // The four phases as library code; knows Scheduler, never Slurm.
     .target(
       name: "ExecutorCore", dependencies: ["Scheduling", "CustomExecutorAPI", "JobIdentity"], swiftSettings: strict),
+    // Test support only: a scriptable FakeScheduler on a ManualClock, for in-process
+    // lifecycle tests of the phases.
+    .target(name: "ExecutorTesting", dependencies: ["ExecutorCore", "Scheduling"], swiftSettings: strict),
     // Argument parsing, settings loading, backend choice, the one exit-code mapper.
     .target(
       name: "ExecutorCLI",
@@ -114,7 +117,10 @@ let package = Package(
     .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "ChildProcesses"]),
     .testTarget(
       name: "ExecutorCoreTests",
-      dependencies: ["ExecutorCore", "Scheduling", "CustomExecutorAPI", "JobIdentity", .product(name: "JWTKit", package: "jwt-kit")]),
+      dependencies: [
+        "ExecutorCore", "ExecutorTesting", "Scheduling", "CustomExecutorAPI", "JobIdentity",
+        .product(name: "JWTKit", package: "jwt-kit"),
+      ]),
     .testTarget(name: "RunnerEmulatorTests", dependencies: ["RunnerEmulator"]),
     .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec", "WorkerTasks"]),
     .testTarget(name: "WorkersTests", dependencies: [

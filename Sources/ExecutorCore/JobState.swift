@@ -16,6 +16,13 @@ public struct JobState: Codable, Equatable, Sendable {
     public var id: JobID?
     /// Set once ci-run saw every task end; cleanup need not ask Slurm about it.
     public var finished: Bool
+
+    public init(stage: String, name: String, id: JobID?, finished: Bool) {
+      self.stage = stage
+      self.name = name
+      self.id = id
+      self.finished = finished
+    }
   }
 
   public var submissions: [Submission] = []

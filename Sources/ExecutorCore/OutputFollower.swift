@@ -23,17 +23,14 @@ public final class OutputFollower {
   public init(path: String) { self.path = path }
   deinit { if fd >= 0 { close(fd) } }
 
-  /// At most one chunk of new bytes; empty when nothing new was written (or no file yet).
-  /// Callers that must reach the end of the file call it until it returns empty. The file's
-  /// size is asked first, so an array's thousand idle files cost no buffers.
-  public func readNew() -> Data {
-    if fd < 0 {
-      fd = open(path, O_RDONLY | O_CLOEXEC)
-      if fd < 0 { return Data() }
-    }
-    var info = stat()
-    guard fstat(fd, &info) == 0, Int(info.st_size) > bytesRead else { return Data() }
-    var data = Data(count: min(Int(info.st_size) - bytesRead, OutputFollower.chunkSize))
+  /// At most one chunk (and at most `limit` bytes) of new bytes; empty when nothing new was
+  /// written (or no file yet). Callers that must reach the end of the file call it until it
+  /// returns empty. The file's size is asked first, so an array's thousand idle files cost
+  /// no buffers.
+  public func readNew(atMost limit: Int = OutputFollower.chunkSize) -> Data {
+    let available = size() - bytesRead
+    guard available > 0 else { return Data() }
+    var data = Data(count: min(available, OutputFollower.chunkSize, limit))
     while true {
       let count = data.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
       if count > 0 {
@@ -44,6 +41,17 @@ public final class OutputFollower {
       if count < 0 && errno == EINTR { continue }
       return Data()
     }
+  }
+
+  /// The file's size now (0 while it does not exist).
+  public func size() -> Int {
+    if fd < 0 {
+      fd = open(path, O_RDONLY | O_CLOEXEC)
+      if fd < 0 { return 0 }
+    }
+    var info = stat()
+    guard fstat(fd, &info) == 0 else { return 0 }
+    return Int(info.st_size)
   }
 }
 

@@ -20,12 +20,17 @@ public struct RunPhase: Sendable {
   public let scheduler: any Scheduler
   public let console: DriverConsole
   public let cancellation: CancellationFlag
+  public let clock: any DriverClock
 
-  public init(context: JobContext, scheduler: any Scheduler, console: DriverConsole, cancellation: CancellationFlag) {
+  public init(
+    context: JobContext, scheduler: any Scheduler, console: DriverConsole, cancellation: CancellationFlag,
+    clock: any DriverClock = SystemClock()
+  ) {
     self.context = context
     self.scheduler = scheduler
     self.console = console
     self.cancellation = cancellation
+    self.clock = clock
   }
 
   var settings: DriverSettings { context.settings }
@@ -124,7 +129,7 @@ public struct RunPhase: Sendable {
     let index = state.submissions.count - 1
     try state.save(context.stateFile)
 
-    let submittedAt = Date()
+    let submittedAt = clock.now
     let id: JobID
     do {
       id = try scheduler.submit(job)
@@ -154,7 +159,7 @@ public struct RunPhase: Sendable {
     if case .some(.system) = verdict { try? scheduler.cancel(id) }
     entry.event = "ended"
     entry.result = verdict == nil ? "succeeded" : "failed"
-    entry.time = Date().timeIntervalSince1970
+    entry.time = clock.now.timeIntervalSince1970
     ledger?.append(entry)
     state = JobState.load(context.stateFile)
     // A job that did not end when asked to stays on cleanup's list.
@@ -163,221 +168,57 @@ public struct RunPhase: Sendable {
     if let verdict { throw verdict }
   }
 
-  /// Streams the job's output until every task has ended, then decides the verdict; `ended`
-  /// is false when the job did not end within `cancel_wait_seconds` of a cancel.
+  /// Streams the job's output until every task has ended, then returns the verdict; `ended`
+  /// is false when the job did not end within `cancel_wait_seconds` of a cancel. The
+  /// decisions are `JobWatch`'s; this loop only does what it asks.
   func follow(job: BatchJob, id: JobID, submittedAt: Date) -> (verdict: DriverFailure?, ended: Bool) {
-    let tasks = job.taskIDs
-    let isArray = job.isArray
-    var followers: [Int: OutputFollower] = [:]
-    var prefixers: [Int: LinePrefixer] = [:]
-    for task in tasks {
-      followers[task] = OutputFollower(path: JobFiles.output(in: job.directory, task: task, isArray: isArray))
-      if isArray { prefixers[task] = LinePrefixer(task: task) }
-    }
-    var statuses: [Int: TaskStatus] = [:]
-    var endedInScheduler: Set<Int> = []
-    var schedulerUnknown = false
-    var lastPoll = Date()
-    var lastHeartbeat = Date()
-    var lastOutput = Date()
-    var pendingReason: String? = nil
-    var startedAt: Date? = nil
-    var unavailableSince: Date? = nil
-    var cancelled = false
-    var cancelDeadline = Date.distantFuture
-    var ended = true
-    let tick = settings.outputPollMilliseconds / 1000
-    var lastByte: UInt8? = nil
-
-    /// Passes on each file's new bytes one chunk at a time (memory stays at a chunk). While
-    /// the job runs, a file gets at most 64 chunks per tick so that the other tasks, a cancel
-    /// and the polls get their turn; the final drain reads every file to its end. Sets
-    /// `behind` when a file had more than its share: the loop then reads on at once.
-    var behind = false
-    func drain(final: Bool) {
-      behind = false
-      for task in tasks {
-        var chunks = 0
-        while final || chunks < 64 {
-          let data = followers[task]!.readNew()
-          if data.isEmpty { break }
-          if chunks == 63 { behind = true }
-          chunks += 1
-          if startedAt == nil { startedAt = Date() }
-          lastOutput = Date()
-          if isArray {
-            let marked = prefixers[task]!.feed(data)
-            if !marked.isEmpty { console.output(marked) }
-          } else {
-            console.output(data)
-            lastByte = data.last
-          }
-        }
-        if final, isArray {
-          let rest = prefixers[task]!.finish()
-          if !rest.isEmpty { console.output(rest) }
-        }
-      }
-    }
-
-    /// A task's status file is written by the job's own account, so the job could write
-    /// `exit 0` itself and run on: it is read again until the scheduler says the task ended
-    /// (the wrapper writes it last, just before it exits), and only then trusted.
-    func readStatuses() {
-      for task in tasks where statuses[task] == nil || !(endedInScheduler.contains(task) || schedulerUnknown) {
-        let path = JobFiles.status(in: job.directory, task: task, isArray: isArray)
-        if let text = try? String(contentsOfFile: path, encoding: .utf8), let status = WrapperScript.parseStatus(text) {
-          // A new status: ask the scheduler for its word now rather than at the next poll.
-          if statuses[task] == nil && !endedInScheduler.contains(task) { lastPoll = .distantPast }
-          statuses[task] = status
-          if startedAt == nil { startedAt = Date() }
-        }
-      }
-    }
-
-    /// Tasks not done for good: done means the scheduler says the task ended (or no longer
-    /// knows the job at all). For an array, every task id must be accounted for, the ones in
-    /// the still-pending rest (`123_[88-98%4]`) included, which the snapshot lists per task.
-    func unfinished() -> [Int] {
-      tasks.filter { !(endedInScheduler.contains($0) || schedulerUnknown) }
-    }
-
+    var watch = JobWatch(
+      id: id, schedulerName: scheduler.name, tasks: job.taskIDs, isArray: job.isArray, submittedAt: submittedAt,
+      timing: .init(
+        pollSeconds: settings.pollSeconds, heartbeatSeconds: settings.heartbeatSeconds,
+        cancelWaitSeconds: settings.cancelWaitSeconds))
+    var output = JobOutput(job: job, console: console)
+    var seen = JobWatch.Observation(now: clock.now)
     while true {
-      drain(final: false)
-      readStatuses()
-      if unfinished().isEmpty { break }
-
-      if cancellation.isSet && !cancelled {
-        cancelled = true
-        cancelDeadline = Date().addingTimeInterval(settings.cancelWaitSeconds)
-        note(after: lastByte, "Cancelling \(scheduler.name) job \(id): the runner stopped this CI job (cancelled or timed out)")
-        do { try scheduler.cancel(id) } catch { note(after: lastByte, "Could not cancel job \(id): \(error); ci-cleanup will try again") }
-        lastPoll = .distantPast
-      }
-      if cancelled && Date() > cancelDeadline {
-        note(after: lastByte, "Job \(id) did not end within \(Int(settings.cancelWaitSeconds)) s of the cancel; ci-cleanup will cancel it again")
-        ended = false
-        break
-      }
-
-      // Ask the scheduler only now and then while tasks run. A task that got SIGTERM (time
-      // limit, scancel) is about to end, and one that wrote its status only waits for the
-      // scheduler's word: look sooner.
-      let terminated = statuses.values.contains { if case .terminated = $0 { return true } else { return false } }
-      // Every unconfirmed task has written its status: only the scheduler's word is missing.
-      let confirming = unfinished().allSatisfy { statuses[$0] != nil }
-      let pollEvery = confirming ? 0.5 : cancelled || terminated ? 1.0 : (startedAt == nil ? min(settings.pollSeconds, 5) : settings.pollSeconds)
-      if Date().timeIntervalSince(lastPoll) >= pollEvery {
-        lastPoll = Date()
-        do {
-          let snapshot = try scheduler.snapshot(of: id)
-          if unavailableSince != nil { note(after: lastByte, "\(scheduler.name) answers again") }
-          unavailableSince = nil
-          if snapshot.unknown && !schedulerUnknown {
-            schedulerUnknown = true
-            statuses = [:]  // read again: written before the end, they are final now
-          }
-          pendingReason = nil
-          for (task, state) in snapshot.tasks {
-            switch state {
-            case .ended: if endedInScheduler.insert(task).inserted { statuses[task] = nil }
-            case .pending(let reason): pendingReason = reason
-            case .running: if startedAt == nil { startedAt = Date() }
-            }
-          }
-          if let rest = snapshot.pendingRest { pendingReason = pendingReason ?? rest }
-          if unfinished().isEmpty {
-            readStatuses()
-            if statuses.count < tasks.count {
-              // The scheduler says done, but a status file may still be on its way over a
-              // shared file system: give it a moment before trusting the scheduler alone.
-              sleepSeconds(1)
-              drain(final: false)
-              readStatuses()
-            }
-          }
-        } catch {
-          if unavailableSince == nil {
-            unavailableSince = Date()
-            note(after: lastByte, "\(scheduler.name) is not answering (\(error)); the job keeps running, will keep asking")
-          }
+      let drained = output.drain()
+      seen.sawOutput = drained.sawOutput
+      seen.statuses = readStatuses(of: watch.tasksToRead, job: job)
+      seen.cancelRequested = cancellation.isSet
+      seen.now = clock.now
+      let actions = watch.step(seen)
+      seen = JobWatch.Observation(now: clock.now)
+      for action in actions {
+        switch action {
+        case .note(let text): note(after: output.lastByte, text)
+        case .poll(let fresh): seen.snapshot = schedulerCall { try scheduler.snapshot(of: id, fresh: fresh) }
+        case .cancel:
+          if case .failure(let error) = schedulerCall({ try scheduler.cancel(id) }) { seen.cancelError = error }
+        case .askPendingReason: seen.pendingReason = scheduler.pendingReason(of: id)
+        case .drainToEnd: output.drainToEnd()
+        case .askEnds: seen.ends = schedulerCall { try scheduler.finalStates(of: id, in: job.directory) }
+        case .finish(let verdict, let ended): return (verdict, ended)
         }
       }
-
-      if Date().timeIntervalSince(lastHeartbeat) >= settings.heartbeatSeconds {
-        let waited = Self.duration(Date().timeIntervalSince(submittedAt))
-        if startedAt == nil {
-          let reason = scheduler.pendingReason(of: id) ?? pendingReason.flatMap { $0 == "None" ? nil : $0 } ?? "no reason given yet"
-          note(after: lastByte, "Job \(id) is waiting in the queue (\(reason)), \(waited) so far")
-          lastHeartbeat = Date()
-        } else if Date().timeIntervalSince(lastOutput) >= max(settings.heartbeatSeconds * 10, 300) {
-          note(after: lastByte, "Job \(id) is running (no output for \(Self.duration(Date().timeIntervalSince(lastOutput)))), \(waited) since submission")
-          lastHeartbeat = Date()
-        }
-      }
-      if !behind { sleepSeconds(tick) }
+      if !drained.behind { clock.sleep(settings.outputPollMilliseconds / 1000) }
     }
-    drain(final: true)
+  }
 
-    // Tasks without a clean exit status: ask the scheduler how they ended.
-    let unclear = tasks.filter { if case .exited? = statuses[$0] { return false } else { return true } }
-    var ends = TaskEnds()
-    if !unclear.isEmpty {
-      ends = settledEnds(id: id, directory: job.directory, tasks: unclear)
+  /// A scheduler call's answer for the watch: `SchedulerError`s as they are, anything
+  /// else as one.
+  func schedulerCall<T>(_ body: () throws -> T) -> Result<T, SchedulerError> {
+    do { return .success(try body()) } catch let error as SchedulerError { return .failure(error) } catch {
+      return .failure(SchedulerError(.commandFailed, ErrorText.oneLine(error)))
     }
-    var outcomes: [Int: TaskOutcome] = [:]
+  }
+
+  func readStatuses(of tasks: [Int], job: BatchJob) -> [Int: TaskStatus] {
+    var statuses: [Int: TaskStatus] = [:]
     for task in tasks {
-      outcomes[task] = TaskOutcome.classify(status: statuses[task], end: ends[task])
-    }
-    let finished = Date()
-    if isArray {
-      printSummary(id: id, outcomes: outcomes)
-    }
-    let queued = (startedAt ?? finished).timeIntervalSince(submittedAt)
-    let ran = startedAt.map { finished.timeIntervalSince($0) } ?? 0
-    note(after: lastByte, "\(scheduler.name) job \(id) ended: queued about \(Self.duration(queued)), ran about \(Self.duration(ran))")
-    if cancelled {
-      return (.build(exitCode: 143, message: "\(scheduler.name) job \(id) was cancelled because the CI job was stopped"), ended)
-    }
-    return (JobVerdict.decide(jobID: id, outcomes: outcomes, isArray: isArray, scheduler: scheduler.name), ended)
-  }
-
-  /// The scheduler's end states, waiting out COMPLETING (a job killed at its time limit is
-  /// "COMPLETING" for a few seconds before it is "TIMEOUT").
-  func settledEnds(id: JobID, directory: String, tasks: [Int]) -> TaskEnds {
-    var ends = TaskEnds()
-    for attempt in 0..<30 {
-      do {
-        ends = try scheduler.finalStates(of: id, in: directory)
-        let settling = tasks.contains { task in
-          if case .other(let state)? = ends[task]?.kind {
-            return ["COMPLETING", "RUNNING", "PENDING", "CONFIGURING", "SIGNALING", "STAGE_OUT"].contains(state)
-          }
-          return false
-        }
-        if !settling { return ends }
-      } catch {
-        if attempt == 0 { console.note("Asking \(scheduler.name) how job \(id) ended: \(error); retrying") }
+      let path = JobFiles.status(in: job.directory, task: task, isArray: job.isArray)
+      if let text = try? String(contentsOfFile: path, encoding: .utf8), let status = WrapperScript.parseStatus(text) {
+        statuses[task] = status
       }
-      sleepSeconds(1)
     }
-    return ends
-  }
-
-  func printSummary(id: JobID, outcomes: [Int: TaskOutcome]) {
-    let ordered = outcomes.sorted { $0.key < $1.key }
-    let succeeded = ordered.filter { $0.value == .succeeded }.count
-    var lines = ["Summary of \(scheduler.name) job \(id): \(ordered.count) tasks, \(succeeded) succeeded, \(ordered.count - succeeded) did not"]
-    for (task, outcome) in ordered {
-      lines.append("  task \(task): \(outcome.summary)")
-    }
-    console.note(lines.joined(separator: "\n"))
-  }
-
-  static func duration(_ seconds: TimeInterval) -> String {
-    let total = Int(seconds.rounded())
-    if total < 60 { return "\(total)s" }
-    if total < 3600 { return "\(total / 60)m\(total % 60)s" }
-    return "\(total / 3600)h\(total % 3600 / 60)m"
+    return statuses
   }
 }

@@ -63,9 +63,17 @@ public enum TaskOutcome: Equatable, Sendable {
   }
 }
 
-/// The whole job's verdict from its tasks' outcomes, with the one line that says why.
+/// The whole job's verdict from its tasks' outcomes, with the one line that says why: the
+/// one place a job's result is decided (`JobWatch` calls it when the job is over).
 public enum JobVerdict {
-  public static func decide(jobID: JobID, outcomes: [Int: TaskOutcome], isArray: Bool, scheduler: String = "Slurm") -> DriverFailure? {
+  public static func decide(
+    jobID: JobID, outcomes: [Int: TaskOutcome], isArray: Bool, cancelled: Bool = false, scheduler: String = "Slurm"
+  ) -> DriverFailure? {
+    // The runner stopped the CI job: whatever the tasks did after the scancel, the job's
+    // result is the stop's (a build failure, as gitlab-runner reports a cancelled script).
+    if cancelled {
+      return .build(exitCode: 143, message: "\(scheduler) job \(jobID) was cancelled because the CI job was stopped")
+    }
     let ordered = outcomes.sorted { $0.key < $1.key }
     let failing = ordered.filter { $0.value != .succeeded }
     guard !failing.isEmpty else { return nil }

@@ -89,7 +89,8 @@ public struct LocalScheduler: Scheduler {
     return pid
   }
 
-  public func snapshot(of id: JobID) throws -> JobSnapshot {
+  /// Always fresh: the jobs are this host's processes.
+  public func snapshot(of id: JobID, fresh: Bool) throws -> JobSnapshot {
     let pid = try LocalScheduler.pid(of: id)
     if ProcessTable.isAlive(pid) { return JobSnapshot(tasks: [:], pendingRest: nil) }
     return JobSnapshot(unknown: true)

@@ -8,8 +8,10 @@ public protocol Scheduler: Sendable {
   func checkAvailable() throws
   /// Submits and returns at once with the job's id.
   func submit(_ job: BatchJob) throws -> JobID
-  /// A cheap look at the job's tasks (one controller query at most).
-  func snapshot(of id: JobID) throws -> JobSnapshot
+  /// A cheap look at the job's tasks (one controller query at most). `fresh` when the
+  /// caller waits only for the scheduler's word that tasks ended: ask the one that knows
+  /// first (Slurm's controller) rather than the cheap one that lags (accounting).
+  func snapshot(of id: JobID, fresh: Bool) throws -> JobSnapshot
   /// The detailed end state of each finished task; called only for tasks that ended
   /// without writing their status file (killed, timed out, node failure). `directory` is
   /// the job's `BatchJob.directory`.
@@ -28,6 +30,7 @@ public protocol Scheduler: Sendable {
 
 extension Scheduler {
   public func pendingReason(of id: JobID) -> String? { nil }
+  public func snapshot(of id: JobID) throws -> JobSnapshot { try snapshot(of: id, fresh: false) }
 }
 
 public struct JobID: Hashable, Sendable, Codable, CustomStringConvertible {

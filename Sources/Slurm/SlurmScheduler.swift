@@ -29,8 +29,10 @@ public struct SlurmScheduler: Scheduler {
     self.retry = retry
   }
 
-  /// Runs a Slurm command, retrying while the controller is unreachable.
-  func slurm(_ arguments: [String], patience: TimeInterval? = nil) throws -> CommandResult {
+  /// Runs a Slurm command, retrying while the controller is unreachable. The waits end at
+  /// once when the CI job is stopped, except for a `scancel` (`whileCancelling`): that is
+  /// what a stopped job still needs to get through.
+  func slurm(_ arguments: [String], patience: TimeInterval? = nil, whileCancelling: Bool = false) throws -> CommandResult {
     var delay = retry.firstDelay
     let deadline = Date().addingTimeInterval(patience ?? retry.patience)
     while true {
@@ -48,7 +50,7 @@ public struct SlurmScheduler: Scheduler {
           "Slurm did not answer (\(arguments[0]): \(SlurmErrorText.summary(result.stderr))); gave up after \(Int(patience ?? retry.patience)) s"
         )
       }
-      retry.sleep(delay)
+      if whileCancelling { retry.sleep(delay) } else { try pause(delay, "the CI job was stopped while Slurm did not answer \(arguments[0])") }
       delay = min(delay * 2, retry.maxDelay)
     }
   }
@@ -146,10 +148,10 @@ public struct SlurmScheduler: Scheduler {
   }
 
   /// Waits, and gives up at once when the CI job is stopped.
-  func pause(_ seconds: TimeInterval) throws {
+  func pause(_ seconds: TimeInterval, _ stopped: String = "the CI job was stopped before Slurm accepted its job") throws {
     var left = seconds
     while left > 0 {
-      if retry.isCancelled() { throw SchedulerError(.cancelled, "the CI job was stopped before Slurm accepted its job") }
+      if retry.isCancelled() { throw SchedulerError(.cancelled, stopped) }
       let step = min(left, 0.2)
       retry.sleep(step)
       left -= step
@@ -199,8 +201,11 @@ public struct SlurmScheduler: Scheduler {
   public func liveJobs(named name: String) throws -> [JobID] { try jobs(named: name, states: "PD,R,S,CF,RQ,RH,RS") }
 
   /// Polls accounting first: sacct asks slurmdbd and costs slurmctld nothing. A job that
-  /// accounting does not list yet (or no accounting at all) falls back to squeue.
-  public func snapshot(of id: JobID) throws -> JobSnapshot {
+  /// accounting does not list yet (or no accounting at all) falls back to squeue. A `fresh`
+  /// look asks squeue first: slurmctld knows a task ended at once, while slurmdbd hears of
+  /// it seconds later, and every second of that is the CI job's wait.
+  public func snapshot(of id: JobID, fresh: Bool) throws -> JobSnapshot {
+    if fresh, let listed = try? queueSnapshot(of: id), !listed.tasks.isEmpty || listed.unknown { return listed }
     let accounted = try runner.run(
       Command(["sacct", "-n", "-P", "-X", "-j", id.raw, "--format=\(SacctRecord.pollFormat)"],
               environment: environment, timeout: retry.commandTimeout))
@@ -208,7 +213,11 @@ public struct SlurmScheduler: Scheduler {
       let snapshot = SacctRecord.snapshot(SacctRecord.parseAll(accounted.stdout))
       if !snapshot.tasks.isEmpty || snapshot.pendingRest != nil { return snapshot }
     }
-    // One attempt only: the caller polls again later anyway.
+    return try queueSnapshot(of: id)
+  }
+
+  /// slurmctld's view, one attempt only: the caller polls again later anyway.
+  func queueSnapshot(of id: JobID) throws -> JobSnapshot {
     let result = try runner.run(
       Command(["squeue", "-h", "-r", "-t", "all", "-j", id.raw, "-o", SqueueRecord.format],
               environment: environment, timeout: retry.commandTimeout))
@@ -270,7 +279,7 @@ public struct SlurmScheduler: Scheduler {
   }
 
   public func cancel(_ id: JobID) throws {
-    let result = try slurm(["scancel", id.raw], patience: retry.cancelPatience)
+    let result = try slurm(["scancel", id.raw], patience: retry.cancelPatience, whileCancelling: true)
     if result.status.isSuccess || SlurmErrorText.isUnknownJob(result.stderr)
       || result.stderr.contains("already completing or completed")
     {
@@ -280,7 +289,7 @@ public struct SlurmScheduler: Scheduler {
   }
 
   public func cancel(named name: String) throws {
-    let result = try slurm(["scancel", "--me", "--name=\(name)"], patience: retry.cancelPatience)
+    let result = try slurm(["scancel", "--me", "--name=\(name)"], patience: retry.cancelPatience, whileCancelling: true)
     guard result.status.isSuccess else {
       throw SchedulerError(.commandFailed, "scancel --name=\(name): \(SlurmErrorText.summary(result.stderr))")
     }

@@ -217,4 +217,41 @@ let sampleJob = BatchJob(
     let runner = ScriptedCommandRunner([(["scancel"], fail("scancel: error: Kill job error on job id 5: Job/step already completing or completed"))])
     try SlurmScheduler(runner: runner, environment: [:], retry: quickRetry()).cancel(JobID("5"))
   }
+
+  @Test func aStoppedJobEndsTheWaitForAnAbsentControllerAtOnce() {
+    let runner = ScriptedCommandRunner([(["scontrol"], fail("scontrol: error: Unable to contact slurm controller (connect failure)"))])
+    let slept = LockedLines()
+    var retry = quickRetry()
+    retry.firstDelay = 60
+    retry.patience = 3600
+    retry.sleep = { _ in slept.append("slept") }
+    retry.isCancelled = { slept.all.count >= 2 }
+    let scheduler = SlurmScheduler(runner: runner, environment: [:], retry: retry)
+    #expect(throws: SchedulerError(.cancelled, "the CI job was stopped while Slurm did not answer scontrol")) {
+      try scheduler.checkAvailable()
+    }
+    #expect(slept.all.count == 2)  // two 0.2 s steps of a minute's wait
+    #expect(runner.commands.count == 1)
+  }
+
+  @Test func aStoppedJobsScancelKeepsTryingAnAbsentController() throws {
+    let runner = ScriptedCommandRunner([
+      (["scancel"], fail("scancel: error: Unable to contact slurm controller (connect failure)")),
+      (["scancel"], ok("")),
+    ])
+    var retry = quickRetry()
+    retry.isCancelled = { true }
+    try SlurmScheduler(runner: runner, environment: [:], retry: retry).cancel(JobID("5"))
+    #expect(runner.commands.count == 2)
+  }
+
+  @Test func aFreshLookAsksTheControllerFirst() throws {
+    let runner = ScriptedCommandRunner([
+      (["squeue"], ok(try fixture("squeue/array-running-pending.txt"))),
+      (["sacct"], ok(try fixture("sacct/poll-array-running-pending.txt"))),
+    ])
+    let snapshot = try SlurmScheduler(runner: runner, environment: [:], retry: quickRetry()).snapshot(of: JobID("2"), fresh: true)
+    #expect(snapshot.tasks[5] == .pending(reason: "JobArrayTaskLimit"))
+    #expect(runner.commands.map { $0.arguments[0] } == ["squeue"])
+  }
 }

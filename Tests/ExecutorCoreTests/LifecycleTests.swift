@@ -1,0 +1,223 @@
+import CustomExecutorAPI
+import ExecutorCore
+import ExecutorTesting
+import Foundation
+import Scheduling
+import Synchronization
+import Testing
+
+extension Tag {
+  /// In-process, milliseconds: pure functions and values.
+  @Tag static var small: Self
+  /// In-process with files and a fake scheduler on a manual clock: a job's minutes in
+  /// milliseconds.
+  @Tag static var medium: Self
+}
+
+/// What a phase printed, in order: job output as `out:` lines, driver notes as `note:`.
+final class CapturedConsole: Sendable {
+  private let lines = Mutex<[String]>([])
+  private let bytes = Mutex(Data())
+  var console: DriverConsole {
+    DriverConsole(
+      output: { data in self.bytes.withLock { $0.append(data) } },
+      note: { text in self.lines.withLock { $0.append(text) } })
+  }
+  var notes: [String] { lines.withLock { $0 } }
+  var output: String { String(decoding: bytes.withLock { $0 }, as: UTF8.self) }
+}
+
+/// One CI job's phases in process: a temporary data root, the fake scheduler on a manual
+/// clock, a captured console.
+struct LifecycleJob {
+  let root = NSTemporaryDirectory() + "lifecycle-" + UUID().uuidString
+  let clock = ManualClock()
+  let console = CapturedConsole()
+  let cancellation = CancellationFlag()
+  var variables: [String: String] = [:]
+
+  func context() throws -> JobContext {
+    var values = ["CUSTOM_ENV_CI_JOB_ID": "7", "CUSTOM_ENV_CI_PROJECT_PATH_SLUG": "demo"]
+    for (key, value) in variables { values["CUSTOM_ENV_" + key] = value }
+    var settings = DriverSettings(dataRoot: root)
+    settings.heartbeatSeconds = 30
+    settings.pollSeconds = 10
+    return JobContext(environment: RunnerEnvironment(values), settings: settings, trusted: TrustedJob(jobID: "7"))
+  }
+
+  func prepare(_ scheduler: FakeScheduler) throws {
+    try PreparePhase(context: try context(), scheduler: scheduler, console: console.console).run()
+  }
+
+  /// The build_script stage; the thrown failure, or nil when the job succeeded.
+  func run(_ scheduler: FakeScheduler) throws -> DriverFailure? {
+    let phase = RunPhase(
+      context: try context(), scheduler: scheduler, console: console.console, cancellation: cancellation, clock: clock)
+    do {
+      try phase.run(script: Data("echo hi\n".utf8), stageName: "build_script")
+      return nil
+    } catch let failure as DriverFailure {
+      return failure
+    }
+  }
+
+  func cleanup(_ scheduler: FakeScheduler) throws {
+    CleanupPhase(context: try context(), scheduler: scheduler, console: console.console).run()
+  }
+
+  func state() throws -> JobState { JobState.load(try context().stateFile) }
+
+  func remove() { try? FileManager.default.removeItem(atPath: root) }
+}
+
+@Suite(.tags(.medium)) struct LifecycleTests {
+  @Test func pendingThenRunningThenEndedStreamsTheOutputAndSucceeds() throws {
+    let job = LifecycleJob()
+    defer { job.remove() }
+    let fake = FakeScheduler(clock: job.clock) { _ in FakeTask(pendSeconds: 45, runSeconds: 20, output: "hello\nLAST") }
+    try job.prepare(fake)
+    #expect(try job.run(fake) == nil)
+    #expect(job.console.output == "hello\nLAST")
+    #expect(job.console.notes.contains { $0.hasPrefix("Job 1 is waiting in the queue (Priority), 30s so far") })
+    // The last line had no newline: the driver's note starts a line of its own.
+    #expect(job.console.notes.last == "\nFake job 1 ended: queued about 45s, ran about 20s")
+    #expect(try job.state().submissions.map(\.finished) == [true])
+    // While the job ran its end was confirmed with a fresh look, not a 10 s poll later.
+    #expect(fake.calls.contains("snapshot fresh"))
+    try job.cleanup(fake)
+    #expect(try fake.liveJobs(named: job.context().schedulerJobName).isEmpty)
+  }
+
+  @Test func aFailingScriptIsABuildFailureWithItsExitCode() throws {
+    let job = LifecycleJob()
+    defer { job.remove() }
+    let fake = FakeScheduler(clock: job.clock) { _ in FakeTask(runSeconds: 3, output: "boom\n", ending: .exit(3)) }
+    #expect(try job.run(fake) == .build(exitCode: 3, message: nil))
+  }
+
+  @Test func aCancelWhilePendingCancelsTheJobAndNamesTheStop() throws {
+    let job = LifecycleJob()
+    defer { job.remove() }
+    let fake = FakeScheduler(clock: job.clock) { _ in FakeTask(pendSeconds: 600, runSeconds: 10) }
+    let cancellation = job.cancellation
+    job.clock.at(12) { cancellation.set() }
+    #expect(try job.run(fake) == .build(exitCode: 143, message: "Fake job 1 was cancelled because the CI job was stopped"))
+    #expect(fake.calls.contains("cancel 1"))
+    #expect(job.console.notes.contains("Cancelling Fake job 1: the runner stopped this CI job (cancelled or timed out)"))
+    #expect(job.console.output.isEmpty)
+    #expect(try job.state().submissions.map(\.finished) == [true])
+  }
+
+  @Test func aJobThatIgnoresItsCancelStaysOnCleanupsList() throws {
+    let job = LifecycleJob()
+    defer { job.remove() }
+    // The forged status and a scancel that does not take: the job lives on in the scheduler.
+    let fake = FakeScheduler(clock: job.clock, away: 11..<1000) { _ in FakeTask(runSeconds: 5, ending: .hangs) }
+    let cancellation = job.cancellation
+    job.clock.at(12) { cancellation.set() }
+    #expect(try job.run(fake)?.isBuildFailure == true)
+    #expect(job.console.notes.contains { $0.hasPrefix("Could not cancel job 1:") })
+    #expect(job.console.notes.contains("Job 1 did not end within 20 s of the cancel; ci-cleanup will cancel it again"))
+    #expect(try job.state().submissions.map(\.finished) == [false])
+  }
+
+  @Test func aNodeFailureIsASystemFailureAndTheJobIsCancelled() throws {
+    let job = LifecycleJob()
+    defer { job.remove() }
+    let fake = FakeScheduler(clock: job.clock) { _ in
+      FakeTask(runSeconds: 30, output: "working\n", ending: .killed(TaskEnd(kind: .nodeFailure, nodes: "n3")))
+    }
+    #expect(try job.run(fake) == .system("Fake job 1 did not finish: its node failed (n3)"))
+    #expect(fake.calls.contains("finalStates"))
+    #expect(fake.calls.last == "cancel 1")
+    #expect(job.console.output == "working\n")
+  }
+
+  @Test func theControllerAwayForAMinuteIsWaitedOut() throws {
+    let job = LifecycleJob()
+    defer { job.remove() }
+    let fake = FakeScheduler(clock: job.clock, away: 5..<65) { _ in FakeTask(runSeconds: 120, output: "done\n") }
+    #expect(try job.run(fake) == nil)
+    let notes = job.console.notes
+    let away = try #require(notes.firstIndex { $0.hasPrefix("Fake is not answering (the fake controller is away)") })
+    let back = try #require(notes.firstIndex(of: "Fake answers again"))
+    #expect(away < back)
+    #expect(notes.filter { $0.hasPrefix("Fake is not answering") }.count == 1)
+  }
+
+  @Test func anArrayWithOneFailedTaskFailsNamingIt() throws {
+    var job = LifecycleJob()
+    job.variables["SCHEDULER_PARAMETERS"] = "--array=0-3"
+    defer { job.remove() }
+    let fake = FakeScheduler(clock: job.clock) { task in
+      FakeTask(pendSeconds: Double(task) * 20, runSeconds: 5, output: "task \(task)\n", ending: .exit(task == 2 ? 4 : 0))
+    }
+    let failure = try job.run(fake)
+    #expect(failure == .build(exitCode: 4, message: "Fake job 1: 1 of 4 tasks failed: 2 (exit 4)"))
+    for task in 0..<4 { #expect(job.console.output.contains("[task \(task)] task \(task)\n")) }
+    #expect(job.console.notes.contains { $0.hasPrefix("Summary of Fake job 1: 4 tasks, 3 succeeded, 1 did not") })
+  }
+
+  @Test func anArrayIsOverOnlyWhenItsLastPendingTaskEnded() throws {
+    var job = LifecycleJob()
+    job.variables["SCHEDULER_PARAMETERS"] = "--array=0-9%2"
+    defer { job.remove() }
+    // Task 9 waits long after the others ended (the throttle's pending rest).
+    let fake = FakeScheduler(clock: job.clock) { task in
+      FakeTask(pendSeconds: task == 9 ? 300 : 0, runSeconds: 2, output: "task \(task)\n")
+    }
+    #expect(try job.run(fake) == nil)
+    #expect(job.console.output.contains("[task 9] task 9\n"))
+  }
+
+  @Test func aForgedStatusFileDoesNotEndAJobTheSchedulerStillRuns() throws {
+    let job = LifecycleJob()
+    defer { job.remove() }
+    let fake = FakeScheduler(clock: job.clock) { _ in FakeTask(runSeconds: 5, ending: .writesStatusAndRunsOn(0)) }
+    let cancellation = job.cancellation
+    job.clock.at(900) { cancellation.set() }
+    // Green would have come at 5 s; the job is followed until the runner stops it.
+    #expect(try job.run(fake) == .build(exitCode: 143, message: "Fake job 1 was cancelled because the CI job was stopped"))
+    #expect(job.clock.now.timeIntervalSince1970 >= 1_800_000_900)
+  }
+
+  @Test func prepareRefusesBadOptionsAsTheUsersMistake() throws {
+    var job = LifecycleJob()
+    job.variables["SCHEDULER_PARAMETERS"] = "--cpus-per-task=abc"
+    defer { job.remove() }
+    let fake = FakeScheduler(clock: job.clock) { _ in FakeTask() }
+    #expect { try job.prepare(fake) } throws: { ($0 as? DriverFailure)?.isBuildFailure == true }
+    #expect(!fake.calls.contains("checkAvailable"))
+  }
+
+  @Test func prepareWithTheSchedulerAwayIsASystemFailure() throws {
+    let job = LifecycleJob()
+    defer { job.remove() }
+    let fake = FakeScheduler(clock: job.clock, away: 0..<100) { _ in FakeTask() }
+    #expect(throws: DriverFailure.system("the fake controller is away")) { try job.prepare(fake) }
+  }
+
+  @Test func cleanupCancelsWhatARunLeftAndAsksWhatIsLeft() throws {
+    let job = LifecycleJob()
+    defer { job.remove() }
+    let fake = FakeScheduler(clock: job.clock) { _ in FakeTask(runSeconds: 10_000, ending: .hangs) }
+    try job.prepare(fake)
+    // A run killed mid-job: its submission was recorded, never marked finished.
+    let context = try job.context()
+    let batch = BatchJob(
+      name: context.schedulerJobName, wrapperScript: "/bin/true", directory: context.jobDirectory,
+      workingDirectory: context.buildsDirectory, request: JobRequest(), environment: [:])
+    let id = try fake.submit(batch)
+    var state = JobState()
+    state.submissions.append(.init(stage: "build_script", name: batch.name, id: id, finished: false))
+    try state.save(context.stateFile)
+    try job.cleanup(fake)
+    #expect(fake.calls.suffix(3) == ["cancel 1", "cancel named ci-demo-7", "liveJobs"])
+    #expect(try fake.liveJobs(named: batch.name).isEmpty)
+    #expect(!FileManager.default.fileExists(atPath: context.jobDirectory))
+  }
+}
+
+extension DriverFailure {
+  var isBuildFailure: Bool { if case .build = self { return true } else { return false } }
+}
