@@ -85,8 +85,10 @@ enum Docs {
     env["HOME"] = "\(scratch)/home"
     env["SEEDS"] = "0-9"
     if getuid() == 0 { env["CI_SLURM_SETTINGS"] = try rootSettings(in: scratch) }
-    let log = "\(scratch)/docs-test.log"
-    FileManager.default.createFile(atPath: log, contents: nil)
+    // Beside the copy, not in it: the block sees only the tree.
+    let log = "\(scratch).log"
+    defer { try? FileManager.default.removeItem(atPath: log) }
+    _ = FileManager.default.createFile(atPath: log, contents: nil)
     let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
     let process = Process()
     // A hang guard, not a timing check: timeout kills the block's whole process group.
