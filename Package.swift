@@ -131,5 +131,7 @@ let package = Package(
     .testTarget(
       name: "ExecutorEndToEndTests", dependencies: ["CustomExecutorAPI", "ChildProcesses", "JobIdentity"],
       exclude: ["FakeBin", "Browser"]),
+    // Runs the docs' `sh runnable` blocks in a scratch copy with the built products on PATH.
+    .testTarget(name: "DocsTests"),
   ]
 )

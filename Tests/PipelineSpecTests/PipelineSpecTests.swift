@@ -49,7 +49,7 @@ func temporaryFile(_ text: String, name: String = "out.yml") throws -> String {
 }
 
 @Suite struct GeneratedFilesTests {
-  @Test(arguments: ["examples/svd-mapreduce", "examples/data-pipeline"])
+  @Test(arguments: ["examples/svd-mapreduce", "examples/data-pipeline", "examples/python-step"])
   func committedExamplesAreWhatTheSpecGenerates(example: String) throws {
     let generated = try generate(try load("\(example)/pipeline.yml"), output: "\(example)/.gitlab-ci.yml")
     let committed = try String(contentsOfFile: "\(root)/\(example)/.gitlab-ci.yml", encoding: .utf8)
@@ -62,7 +62,7 @@ func temporaryFile(_ text: String, name: String = "out.yml") throws -> String {
   }
 
   @Test func everyExampleAndTemplateValidatesAgainstGitLabsSchema() throws {
-    let files = ["examples/svd-mapreduce/.gitlab-ci.yml", "examples/data-pipeline/.gitlab-ci.yml", "ci-templates/slurm.yml", "examples/hello-slurm/.gitlab-ci.yml"]
+    let files = ["examples/svd-mapreduce/.gitlab-ci.yml", "examples/data-pipeline/.gitlab-ci.yml", "ci-templates/slurm.yml", "examples/hello-slurm/.gitlab-ci.yml", "examples/python-step/.gitlab-ci.yml"]
     #expect(try schemaErrors(files.map { "\(root)/\($0)" }) == [])
   }
 
