@@ -31,8 +31,9 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     // GitLab's signed ID tokens (RS256 against the instance's JWKS) for run-as identity.
     .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
-    // SQLite (issue #14): GRDB for convert's connection, pragmas, transactions and prepared
-    // statement; its GRDBSQLite module (apt libsqlite3-dev) is the C interface for the rest.
+    // SQLite (issue #14): GRDB for every connection, query and cursor in the workers; only
+    // convert's bulk insert binds through its GRDBSQLite module (apt libsqlite3-dev), the
+    // C interface, since it binds straight from its parse buffers.
     .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
   ],
   targets: [
@@ -124,7 +125,7 @@ let package = Package(
     .testTarget(name: "RunnerEmulatorTests", dependencies: ["RunnerEmulator"]),
     .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec", "WorkerTasks"]),
     .testTarget(name: "WorkersTests", dependencies: [
-        "NumpyRandom", "SVD", "Workers", "Report", .product(name: "GRDBSQLite", package: "GRDB.swift"),
+        "NumpyRandom", "SVD", "Workers", "Report", .product(name: "GRDB", package: "GRDB.swift"),
       ], exclude: ["Support"]),
     // Runs the built executables: with fake Slurm commands first on PATH, and against the
     // real local Slurm (required when CI=true).

@@ -35,6 +35,38 @@ public struct FigureSet: Codable, Equatable, Sendable {
 }
 
 public enum Visualize {
+  /// visualize as a task: exactly one of `svd` (reads `<svd>/reduce.json`) or `data`
+  /// (every item's summary.json and data.sqlite), skipped when `<out>/figures.json` was
+  /// drawn from these very inputs.
+  public static func run(svd: String?, data: String?, to directory: String, force: Bool, log: (String) -> Void) throws {
+    guard (svd == nil) != (data == nil) else { throw WorkerError("visualize: give exactly one of --svd DIR or --data DIR") }
+    var files: [String: String] = [:]
+    if let svd { files["reduce.json"] = "\(svd)/reduce.json" }
+    if let data {
+      for item in items(root: data) {
+        files["\(item)/summary.json"] = "\(data)/\(item)/summary.json"
+        files["\(item)/data.sqlite"] = ItemAnalysis.database(root: data, item: item)
+      }
+    }
+    let output = "\(directory)/figures.json"
+    let recipe = try Recipe.hashing(task: "visualize", files: files)
+    if !force, !files.isEmpty, UpToDate.isCurrent(recipe, outputs: [output]) {
+      log("up to date: visualize \(output) (from these \(files.count) inputs; --force draws again)")
+      return
+    }
+    UpToDate.forget(output)
+    if let svd { _ = try Visualize.svd(reduce: "\(svd)/reduce.json", to: directory, log: log) }
+    if let data { _ = try Visualize.data(root: data, to: directory, log: log) }
+    try UpToDate.record(recipe, for: output)
+  }
+
+  /// The data pipeline's items: the directories of `root` holding a summary.json.
+  static func items(root: String) -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).sorted().filter {
+      FileManager.default.fileExists(atPath: "\(root)/\($0)/summary.json")
+    }
+  }
+
   /// The SVD pipeline's dashboard: one figure, the reduce error against the number of
   /// blocks k (with the single-block mean and the exact answer as references) above the
   /// histogram of |v_alignment|; a slider over k marks the error at k, says it in the
@@ -167,9 +199,7 @@ public enum Visualize {
   /// slider choosing the time window. Tables: every item's gathered column statistics and
   /// the per-phase ones.
   public static func data(root: String, to directory: String, log: (String) -> Void) throws -> FigureSet {
-    let items = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).sorted().filter {
-      FileManager.default.fileExists(atPath: "\(root)/\($0)/summary.json")
-    }
+    let items = items(root: root)
     guard !items.isEmpty else { throw WorkerError("visualize: no item in \(root) has a summary.json (did gather run?)") }
     var rows: [[String]] = []
     var phaseRows: [[String]] = []

@@ -1,4 +1,4 @@
-import GRDBSQLite
+import GRDB
 import Foundation
 
 /// Running statistics of one column (Welford), mergeable across shards (Chan et al.), so
@@ -65,14 +65,18 @@ public struct ColumnStatistics: Codable, Equatable, Sendable {
   }
 }
 
-/// One analyze task's share of an item: a contiguous block of rows.
+/// One analyze task's share of an item: a contiguous range of rowids (convert numbers rows
+/// 1...n, so this is a block of rows), statistics of every column that held numbers in it.
 public struct ShardAnalysis: Codable, Equatable, Sendable {
   public var item: String
   public var shard: Int
   public var shards: Int
+  /// The first row of the range, counted from the table's first rowid (0-based).
   public var firstRow: Int
   public var rows: Int
   public var columns: [String: ColumnStatistics]
+  /// Columns that held text or blobs in this range: not numeric, whatever the others hold.
+  public var textColumns: [String]
 }
 
 /// The gathered analysis of one item (`summary.json`), what visualize and publish read.
@@ -103,24 +107,15 @@ public enum ItemAnalysis {
 
   /// The numeric columns of `records` in table order: those holding numbers and no text
   /// (convert declares no column types; it stores each value as its own kind). One scan.
-  static func numericColumns(_ database: OpaquePointer, path: String) throws -> [(index: Int32, name: String)] {
-    let names = try columnNames(database, path: path)
-    var statement: OpaquePointer?
+  static func numericColumns(_ db: Database, path: String) throws -> [String] {
+    let names = try columnNames(db, path: path)
     let probes = names.map { "sum(typeof(\(quoted($0))) IN ('integer', 'real')), sum(typeof(\(quoted($0))) IN ('text', 'blob'))" }
-    guard sqlite3_prepare_v2(database, "SELECT \(probes.joined(separator: ", ")) FROM records", -1, &statement, nil) == SQLITE_OK,
-      sqlite3_step(statement) == SQLITE_ROW
-    else {
-      sqlite3_finalize(statement)
-      throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database))) (corrupt file?)")
+    guard let row = try Row.fetchOne(db, sql: "SELECT \(probes.joined(separator: ", ")) FROM records") else { return [] }
+    return names.enumerated().compactMap { index, name in
+      let numbers: Int64 = row[2 * index] ?? 0
+      let texts: Int64 = row[2 * index + 1] ?? 0
+      return numbers > 0 && texts == 0 ? name : nil
     }
-    defer { sqlite3_finalize(statement) }
-    var columns: [(Int32, String)] = []
-    for (index, name) in names.enumerated() {
-      let numbers = sqlite3_column_int64(statement, Int32(2 * index))
-      let texts = sqlite3_column_int64(statement, Int32(2 * index + 1))
-      if numbers > 0 && texts == 0 { columns.append((Int32(index), name)) }
-    }
-    return columns
   }
 
   /// An SQL identifier, quoted (column names come from the raw file's header).
@@ -145,140 +140,137 @@ public enum ItemAnalysis {
 
   public static func table(root: String, item: String, maxPoints: Int = 1500) throws -> Table {
     let path = database(root: root, item: item)
-    let db = try open(path)
-    defer { sqlite3_close(db) }
-    let numeric = try numericColumns(db, path: path)
-    guard !numeric.isEmpty else { throw WorkerError("\(path): no numeric column to draw") }
-    let phaseColumn = try phaseColumn(db, path: path, excluding: Set(numeric.map(\.name)))
-    let step = max(1, (try count(db, path: path) + maxPoints - 1) / maxPoints)
-    let selected = numeric.map { quoted($0.name) } + (phaseColumn.map { [quoted($0)] } ?? [])
-    var statement: OpaquePointer?
-    guard sqlite3_prepare_v2(db, "SELECT \(selected.joined(separator: ", ")) FROM records ORDER BY rowid", -1, &statement, nil) == SQLITE_OK else {
-      throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(db)))")
-    }
-    defer { sqlite3_finalize(statement) }
-    var values = Array(repeating: [Double?](), count: numeric.count)
-    var phases: [String] = []
-    var statistics: [(phase: String, columns: [String: ColumnStatistics])] = []
-    var row = 0
-    while sqlite3_step(statement) == SQLITE_ROW {
-      let phase = phaseColumn == nil ? "" : sqlite3_column_text(statement, Int32(numeric.count)).map { String(cString: $0) } ?? ""
-      var slot = statistics.firstIndex { $0.phase == phase }
-      if slot == nil, phaseColumn != nil {
-        statistics.append((phase, [:]))
-        slot = statistics.count - 1
+    return try reading(path) { db in
+      let numeric = try numericColumns(db, path: path)
+      guard !numeric.isEmpty else { throw WorkerError("\(path): no numeric column to draw") }
+      let phaseColumn = try phaseColumn(db, path: path, excluding: Set(numeric))
+      let step = max(1, (try count(db) + maxPoints - 1) / maxPoints)
+      let selected = numeric.map(quoted) + (phaseColumn.map { [quoted($0)] } ?? [])
+      var values = Array(repeating: [Double?](), count: numeric.count)
+      var phases: [String] = []
+      var statistics: [(phase: String, columns: [String: ColumnStatistics])] = []
+      var row = 0
+      let rows = try Row.fetchCursor(db, sql: "SELECT \(selected.joined(separator: ", ")) FROM records ORDER BY rowid")
+      while let record = try rows.next() {
+        let phase: String = phaseColumn == nil ? "" : (record[numeric.count] as String?) ?? ""
+        var slot = statistics.firstIndex { $0.phase == phase }
+        if slot == nil, phaseColumn != nil {
+          statistics.append((phase, [:]))
+          slot = statistics.count - 1
+        }
+        for column in 0..<numeric.count {
+          let value: Double? = record.hasNull(atIndex: column) ? nil : record[column] as Double
+          if row % step == 0 { values[column].append(value) }
+          if let slot, let value { statistics[slot].columns[numeric[column], default: ColumnStatistics()].add(value) }
+        }
+        if row % step == 0, phaseColumn != nil { phases.append(phase) }
+        row += 1
       }
-      for column in 0..<numeric.count {
-        let empty = sqlite3_column_type(statement, Int32(column)) == SQLITE_NULL
-        let value = sqlite3_column_double(statement, Int32(column))
-        if row % step == 0 { values[column].append(empty ? nil : value) }
-        if let slot, !empty { statistics[slot].columns[numeric[column].name, default: ColumnStatistics()].add(value) }
-      }
-      if row % step == 0, phaseColumn != nil { phases.append(phase) }
-      row += 1
+      return Table(
+        columns: numeric, values: values, step: step, phaseColumn: phaseColumn, phases: phases, phaseStatistics: statistics)
     }
-    return Table(
-      columns: numeric.map(\.name), values: values, step: step, phaseColumn: phaseColumn, phases: phases, phaseStatistics: statistics)
   }
 
   /// The columns of `records`, in table order.
-  static func columnNames(_ database: OpaquePointer, path: String) throws -> [String] {
-    var statement: OpaquePointer?
-    guard sqlite3_prepare_v2(database, "PRAGMA table_info(records)", -1, &statement, nil) == SQLITE_OK else {
-      throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database)))")
-    }
-    var names: [String] = []
-    while sqlite3_step(statement) == SQLITE_ROW { names.append(String(cString: sqlite3_column_text(statement, 1))) }
-    sqlite3_finalize(statement)
+  static func columnNames(_ db: Database, path: String) throws -> [String] {
+    let names = try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info('records')")
     guard !names.isEmpty else { throw WorkerError("\(path): no table 'records' (run convert for this item first)") }
     return names
   }
 
   /// The first non-numeric column with between 2 and 8 distinct values (in its first
   /// million rows: enough to tell a phase label from free text), if any.
-  static func phaseColumn(_ database: OpaquePointer, path: String, excluding numeric: Set<String>) throws -> String? {
-    var statement: OpaquePointer?
-    for name in try columnNames(database, path: path) where !numeric.contains(name) {
-      guard sqlite3_prepare_v2(database, "SELECT count(DISTINCT \(quoted(name))) FROM (SELECT \(quoted(name)) FROM records LIMIT 1000000)", -1, &statement, nil) == SQLITE_OK,
-        sqlite3_step(statement) == SQLITE_ROW
-      else {
-        sqlite3_finalize(statement)
-        throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database))) (corrupt file?)")
-      }
-      let distinct = sqlite3_column_int64(statement, 0)
-      sqlite3_finalize(statement)
-      if (2...8).contains(distinct) { return name }
+  static func phaseColumn(_ db: Database, path: String, excluding numeric: Set<String>) throws -> String? {
+    for name in try columnNames(db, path: path) where !numeric.contains(name) {
+      let sql = "SELECT count(DISTINCT \(quoted(name))) FROM (SELECT \(quoted(name)) FROM records LIMIT 1000000)"
+      if (2...8).contains(try Int.fetchOne(db, sql: sql) ?? 0) { return name }
     }
     return nil
   }
 
-  static func open(_ path: String) throws -> OpaquePointer {
+  /// Runs `body` on the item's database opened read-only; SQLite's errors (a truncated or
+  /// foreign file) become one line naming the file.
+  static func reading<T>(_ path: String, _ body: (Database) throws -> T) throws -> T {
+    var configuration = Configuration()
+    configuration.readonly = true
+    do {
+      return try DatabaseQueue(path: try existing(path), configuration: configuration).read(body)
+    } catch let error as DatabaseError {
+      throw WorkerError("\(path): \(error.message ?? "\(error.resultCode)") (corrupt file?)")
+    }
+  }
+
+  /// The item's database path, when convert has made it.
+  static func existing(_ path: String) throws -> String {
     guard FileManager.default.fileExists(atPath: path) else {
       throw WorkerError("\(path) does not exist (run convert for this item first)")
     }
-    var handle: OpaquePointer?
-    guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READONLY, nil) == SQLITE_OK, let handle else {
-      throw WorkerError("cannot open \(path) as SQLite")
-    }
-    return handle
+    return path
   }
 
-  static func count(_ database: OpaquePointer, path: String) throws -> Int {
-    var statement: OpaquePointer?
-    guard sqlite3_prepare_v2(database, "SELECT count(*) FROM records", -1, &statement, nil) == SQLITE_OK,
-      sqlite3_step(statement) == SQLITE_ROW
-    else {
-      sqlite3_finalize(statement)
-      throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database))) (corrupt file?)")
-    }
-    defer { sqlite3_finalize(statement) }
-    return Int(sqlite3_column_int64(statement, 0))
-  }
+  static func count(_ db: Database) throws -> Int { try Int.fetchOne(db, sql: "SELECT count(*) FROM records") ?? 0 }
 
-  /// Statistics of this task's block of rows, written atomically to
-  /// `<item>/analysis/shard-<k>-of-<n>.json`.
+  /// Statistics of this task's range of rowids, written atomically to
+  /// `<item>/analysis/shard-<k>-of-<n>.json`. One cursor over the range: SQLite seeks to
+  /// its first rowid in the table's B-tree, so a shard reads only its own rows (LIMIT and
+  /// OFFSET stepped over every row before it, and a whole-table type probe read them all).
   @discardableResult
-  public static func analyze(root: String, item: String, shard: Int, shards: Int, log: (String) -> Void) throws -> ShardAnalysis {
+  public static func analyze(
+    root: String, item: String, shard: Int, shards: Int, force: Bool = false, log: (String) -> Void
+  ) throws -> ShardAnalysis {
     guard shards >= 1, shard >= 0, shard < shards else {
       throw WorkerError("analyze: shard \(shard) of \(shards) is out of range (0 ≤ shard < shards)")
     }
     let path = database(root: root, item: item)
-    let db = try open(path)
-    defer { sqlite3_close(db) }
-    let total = try count(db, path: path)
-    let columns = try numericColumns(db, path: path)
-    let first = total * shard / shards
-    let end = total * (shard + 1) / shards
-    var statistics = [ColumnStatistics](repeating: ColumnStatistics(), count: columns.count)
-    var statement: OpaquePointer?
-    let sql = "SELECT * FROM records ORDER BY rowid LIMIT \(end - first) OFFSET \(first)"
-    guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else {
-      throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(db)))")
+    let output = shardPath(root: root, item: item, shard: shard, of: shards)
+    let recipe = try Recipe.hashing(
+      task: "analyze", files: ["database": try existing(path)], parameters: ["shard": String(shard), "shards": String(shards)])
+    if !force, UpToDate.isCurrent(recipe, outputs: [output]), let stored = try? readJSON(ShardAnalysis.self, from: output) {
+      log("up to date: analyze \(item) shard \(shard) of \(shards) (\(output); --force recomputes)")
+      return stored
     }
-    defer { sqlite3_finalize(statement) }
-    var rows = 0
-    while true {
-      let step = sqlite3_step(statement)
-      if step == SQLITE_DONE { break }
-      guard step == SQLITE_ROW else { throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(db))) (corrupt file?)") }
-      rows += 1
-      for (slot, column) in columns.enumerated() {
-        let type = sqlite3_column_type(statement, column.index)
-        if type == SQLITE_INTEGER || type == SQLITE_FLOAT { statistics[slot].add(sqlite3_column_double(statement, column.index)) }
+    UpToDate.forget(output)
+    let result = try reading(path) { db in
+      let names = try columnNames(db, path: path)
+      let bounds = try Row.fetchOne(db, sql: "SELECT min(rowid), max(rowid) FROM records")
+      let low: Int = bounds?[0] ?? 1
+      let span: Int = bounds.flatMap { $0[1] as Int? }.map { $0 - low + 1 } ?? 0
+      let first = span * shard / shards
+      let end = span * (shard + 1) / shards
+      // Per column: its value when it is a number (else NULL), and whether it is text.
+      let outputs = names.map { name in
+        let column = quoted(name)
+        return "CASE WHEN typeof(\(column)) IN ('integer', 'real') THEN \(column) END, typeof(\(column)) IN ('text', 'blob')"
       }
+      let cursor = try Row.fetchCursor(
+        db, sql: "SELECT \(outputs.joined(separator: ", ")) FROM records WHERE rowid >= ? AND rowid < ? ORDER BY rowid",
+        arguments: [low + first, low + end])
+      var statistics = [ColumnStatistics](repeating: ColumnStatistics(), count: names.count)
+      var text = [Bool](repeating: false, count: names.count)
+      var rows = 0
+      while let row = try cursor.next() {
+        rows += 1
+        for index in 0..<names.count {
+          if !row.hasNull(atIndex: 2 * index) { statistics[index].add(row[2 * index] as Double) }
+          if !text[index], row[2 * index + 1] as Int64 != 0 { text[index] = true }
+        }
+      }
+      let numbers = names.indices.filter { statistics[$0].count > 0 }
+      log("analyze: \(item) shard \(shard) of \(shards): \(rows) rows (rowids \(low + first)-\(low + end - 1)), \(numbers.filter { !text[$0] }.count) numeric columns")
+      return ShardAnalysis(
+        item: item, shard: shard, shards: shards, firstRow: first, rows: rows,
+        columns: Dictionary(uniqueKeysWithValues: numbers.map { (names[$0], statistics[$0]) }),
+        textColumns: names.indices.filter { text[$0] }.map { names[$0] })
     }
-    let result = ShardAnalysis(
-      item: item, shard: shard, shards: shards, firstRow: first, rows: rows,
-      columns: Dictionary(uniqueKeysWithValues: zip(columns.map(\.name), statistics)))
-    try writeJSON(result, to: shardPath(root: root, item: item, shard: shard, of: shards))
-    log("analyze: \(item) shard \(shard) of \(shards): rows \(first + 1)-\(end) of \(total), \(columns.count) numeric columns")
+    try writeJSON(result, to: output)
+    try UpToDate.record(recipe, for: output)
     return result
   }
 
   /// Merges every shard of the item into `<item>/summary.json`; names missing shards and
   /// refuses shards that disagree on the split or do not add up to the table.
   @discardableResult
-  public static func gather(root: String, item: String, log: (String) -> Void) throws -> ItemSummary {
+  public static func gather(root: String, item: String, force: Bool = false, log: (String) -> Void) throws -> ItemSummary {
     let directory = "\(root)/\(item)/analysis"
     let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter {
       $0.hasPrefix("shard-") && $0.hasSuffix(".json")
@@ -302,14 +294,23 @@ public enum ItemAnalysis {
       throw WorkerError("gather: \(item): shard(s) \(missing.map(String.init).joined(separator: ", ")) of \(shards) missing in \(directory); rerun those array tasks")
     }
     let path = database(root: root, item: item)
-    let db = try open(path)
-    defer { sqlite3_close(db) }
-    let total = try count(db, path: path)
-    let columns = try numericColumns(db, path: path).map(\.name)
+    let output = "\(root)/\(item)/summary.json"
+    var files = ["database": try existing(path)]
+    for part in parts { files["analysis/shard-\(part.shard)-of-\(shards).json"] = shardPath(root: root, item: item, shard: part.shard, of: shards) }
+    let recipe = try Recipe.hashing(task: "gather", files: files)
+    if !force, UpToDate.isCurrent(recipe, outputs: [output]), let stored = try? readJSON(ItemSummary.self, from: output) {
+      log("up to date: gather \(item) (\(output); --force recomputes)")
+      return stored
+    }
+    UpToDate.forget(output)
+    let (total, tableColumns) = try reading(path) { db in (try count(db), try columnNames(db, path: path)) }
     let rows = parts.reduce(0) { $0 + $1.rows }
     guard rows == total else {
       throw WorkerError("gather: \(item): the shards cover \(rows) rows but \(path) has \(total); rerun analyze (the data changed?)")
     }
+    // Numeric: numbers in some shard and text in none (what a whole-table probe finds).
+    let text = Set(parts.flatMap(\.textColumns))
+    let columns = tableColumns.filter { name in !text.contains(name) && parts.contains { $0.columns[name] != nil } }
     var merged = [String: ColumnStatistics]()
     for part in parts.sorted(by: { $0.shard < $1.shard }) {
       for (name, statistics) in part.columns { merged[name, default: ColumnStatistics()].merge(statistics) }
@@ -322,7 +323,8 @@ public enum ItemAnalysis {
           name: name, count: s.count, mean: s.mean, std: s.standardDeviation, min: s.count > 0 ? s.min : 0,
           max: s.count > 0 ? s.max : 0)
       })
-    try writeJSON(summary, to: "\(root)/\(item)/summary.json")
+    try writeJSON(summary, to: output)
+    try UpToDate.record(recipe, for: output)
     log("gather: \(item): \(total) rows from \(shards) shards, \(columns.count) numeric columns -> \(root)/\(item)/summary.json")
     return summary
   }

@@ -93,6 +93,15 @@ public struct CSVReader {
 /// carriage return outside quotes is dropped. The file's SHA-256 is taken as it is read.
 /// One thread at a time uses it (convert reads the header, then hands it to its reading
 /// thread for good), hence `@unchecked Sendable`.
+///
+/// Why not a kept CSV library (issue #14): both that resolve here were measured on the
+/// 1,000,000-row, 5-column CSV of `scripts/bench-workers` (2026-12-02, release build, CPU
+/// seconds from GNU time on the shared 2-core machine), parsing only and testing each
+/// field for a number: yaslab/CSV.swift 2.5.2 (streaming, `CSVReader(stream:)`) 5.21 s,
+/// swiftcsv/SwiftCSV 0.10.0 (no streaming reader: it loads the whole file, 410 MiB peak)
+/// 9.72 s, against 4.96 s for Python's whole csv + sqlite3 load. Both build a `String`
+/// per field; the parse alone is slower than Python's entire conversion, so neither can
+/// keep convert at 3x Python (the target, met by this reader: docs/benchmarks.md).
 final class CSVRecords: @unchecked Sendable {
   let file: Int32
   let path: String
@@ -233,6 +242,8 @@ public struct Converter {
     public var rows: Int
     public var columns: [(name: String, type: String)]
     public var directory: String
+    /// The input's SHA-256, as metadata.yaml and the up-to-date record hold it.
+    public var sha256: String
     public static func == (a: Summary, b: Summary) -> Bool {
       a.rows == b.rows && a.directory == b.directory && a.columns.map { "\($0.name):\($0.type)" } == b.columns.map { "\($0.name):\($0.type)" }
     }
@@ -242,6 +253,8 @@ public struct Converter {
   public var item: String
   public var outputRoot: String
   public var format: Format
+  /// Convert even when the item's record says it was made from this very input.
+  public var force = false
   public var log: (String) -> Void
 
   public init(input: String, item: String, outputRoot: String, format: Format? = nil, log: @escaping (String) -> Void) {
@@ -267,6 +280,24 @@ public struct Converter {
   /// Rows per transaction.
   static let batchRows = 100_000
 
+  /// nil when the item was already converted from this input (same bytes, item, format):
+  /// it logs `up to date: ...` and touches nothing; the item's later stages then skip too.
+  public func runUnlessUpToDate() throws -> Summary? {
+    let table = "\(outputRoot)/\(item)/data.sqlite"
+    // Hashing the input first costs a read of it, so only when there is a record to match.
+    if !force, FileManager.default.fileExists(atPath: UpToDate.recordPath(for: table)),
+      UpToDate.isCurrent(recipe(sha256: try UpToDate.sha256(ofFile: input)), outputs: [table, "\(outputRoot)/\(item)/metadata.yaml"])
+    {
+      log("up to date: convert \(item) (\(table) is from this \(input); --force converts again)")
+      return nil
+    }
+    return try run()
+  }
+
+  func recipe(sha256: String) -> Recipe {
+    Recipe(task: "convert", inputs: ["input": sha256], parameters: ["item": item, "format": format.rawValue])
+  }
+
   public func run() throws -> Summary {
     guard !item.isEmpty, item.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
       throw WorkerError("--item '\(item)' must be letters, digits, -, _ or .")
@@ -277,9 +308,12 @@ public struct Converter {
     try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
     do {
       let summary = try convert(into: temporary)
+      // The record goes in with the table, in the one rename: the item directory either
+      // holds both or is the old one.
+      try UpToDate.record(recipe(sha256: summary.sha256), for: "\(temporary)/data.sqlite")
       try? FileManager.default.removeItem(atPath: final)
       guard rename(temporary, final) == 0 else { throw WorkerError("cannot move the result into \(final)") }
-      return Summary(rows: summary.rows, columns: summary.columns, directory: final)
+      return Summary(rows: summary.rows, columns: summary.columns, directory: final, sha256: summary.sha256)
     } catch {
       try? FileManager.default.removeItem(atPath: temporary)
       throw error
@@ -573,7 +607,7 @@ public struct Converter {
     let metadata = Converter.metadata(item: item, input: input, format: format, bytes: bytes, sha256: sha256, rows: rows, columns: columns)
     try Data(metadata.utf8).write(to: URL(fileURLWithPath: "\(directory)/metadata.yaml"))
     log("convert: \(item): \(rows) rows, \(columns.count) columns from \(input)")
-    return Summary(rows: rows, columns: columns, directory: directory)
+    return Summary(rows: rows, columns: columns, directory: directory, sha256: sha256)
   }
 
   /// CSV records into the table: read and parsed on a thread of their own, inserted on

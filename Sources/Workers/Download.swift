@@ -14,6 +14,8 @@ public struct Downloader {
   public var attempts = 5
   public var firstBackoff: TimeInterval = 1
   public var timeout: TimeInterval = 60
+  /// Download even when the destination is there with the expected sha256.
+  public var force = false
   public var log: (String) -> Void
 
   public struct Outcome: Equatable, Sendable {
@@ -41,15 +43,34 @@ public struct Downloader {
 
   public var partialPath: String { destination + ".part" }
 
+  public static func parse(_ text: String) throws -> URL {
+    guard let url = URL(string: text), url.scheme != nil else { throw WorkerError("download: '\(text)' is not a URL") }
+    return url
+  }
+
+  /// `output` as given, else `<directory>/<the URL's file name>`.
+  public static func destination(of url: URL, output: String?, directory: String?) throws -> String {
+    if let output { return output }
+    guard let directory else { throw WorkerError("download: give --to or --output, or set DATA_RAW") }
+    let name = url.lastPathComponent
+    guard !name.isEmpty, name != "/" else { throw WorkerError("download: \(url.absoluteString) names no file; give --output") }
+    return "\(directory)/\(name)"
+  }
+
   public func run() throws -> Outcome {
-    if FileManager.default.fileExists(atPath: destination) {
+    // Up to date: the file is there with the expected sha256 (or, without one, is there).
+    // A file with another sha256 (the data or the checksum changed) is fetched again and
+    // replaced only once the new bytes are verified.
+    if !force, FileManager.default.fileExists(atPath: destination) {
       let sum = try Self.sha256(ofFile: destination)
       if let expectedSHA256, sum != expectedSHA256 {
-        throw WorkerError("download: \(destination) exists with sha256 \(sum), not the expected \(expectedSHA256); remove it to download again")
+        log("download: \(destination) has sha256 \(sum), not the expected \(expectedSHA256); downloading it again")
+      } else {
+        let size = Self.size(of: destination)
+        let checked = expectedSHA256 == nil ? "; no --sha256 to check it against" : ""
+        log("up to date: download \(destination) (sha256 \(sum)\(checked); --force downloads again)")
+        return Outcome(bytes: size, sha256: sum, attemptsUsed: 0, resumedFrom: 0, alreadyThere: true)
       }
-      let size = Self.size(of: destination)
-      log("download: \(destination) is already there (sha256 \(sum))")
-      return Outcome(bytes: size, sha256: sum, attemptsUsed: 0, resumedFrom: 0, alreadyThere: true)
     }
     let directory = (destination as NSString).deletingLastPathComponent
     if !directory.isEmpty {

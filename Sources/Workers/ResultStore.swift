@@ -1,4 +1,4 @@
-import GRDBSQLite
+import GRDB
 public import Foundation
 
 public struct WorkerError: Error, Equatable, CustomStringConvertible, Sendable {
@@ -27,162 +27,118 @@ public struct WorkerError: Error, Equatable, CustomStringConvertible, Sendable {
 /// One SQLite file of experiment rows, one table per experiment. Rows are committed in
 /// batches, so a killed task leaves only whole rows, and a rerun skips what is stored.
 public final class ResultStore {
-  let database: OpaquePointer
+  let queue: DatabaseQueue
   public let path: String
   public let table: String
   public let columns: [String]
 
   /// `columns` after the key column `seed`; all REAL except the leading INTEGER ones.
   public init(path: String, table: String, integerColumns: [String], realColumns: [String]) throws {
-    var handle: OpaquePointer?
-    guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nil) == SQLITE_OK, let handle else {
-      throw WorkerError("cannot open \(path) as SQLite")
-    }
-    database = handle
+    var configuration = Configuration()
+    configuration.busyMode = .timeout(30)
+    // svd-map's batches span many accesses (begin, a second of inserts, commit); GRDB
+    // otherwise stops a process that ends an access inside a transaction.
+    configuration.allowsUnsafeTransactions = true
     self.path = path
     self.table = table
     columns = integerColumns + realColumns
     let definitions = integerColumns.map { "\($0) INTEGER NOT NULL" } + realColumns.map { "\($0) REAL NOT NULL" }
-    try execute("PRAGMA busy_timeout = 30000")
-    try execute("CREATE TABLE IF NOT EXISTS \(table) (\(definitions.joined(separator: ", ")), PRIMARY KEY (seed))")
+    queue = try Self.opening(path) { try DatabaseQueue(path: path, configuration: configuration) }
+    try access { try $0.execute(sql: "CREATE TABLE IF NOT EXISTS \(table) (\(definitions.joined(separator: ", ")), PRIMARY KEY (seed))") }
   }
 
   /// Opens an existing file read-only (for reduce).
   public init(readingFrom path: String, table: String) throws {
-    var handle: OpaquePointer?
-    guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READONLY, nil) == SQLITE_OK, let handle else {
-      throw WorkerError("cannot open \(path) as SQLite")
-    }
-    database = handle
+    var configuration = Configuration()
+    configuration.readonly = true
     self.path = path
     self.table = table
     columns = []
+    queue = try Self.opening(path) { try DatabaseQueue(path: path, configuration: configuration) }
   }
 
-  var insertStatement: OpaquePointer?
-
-  deinit {
-    sqlite3_finalize(insertStatement)
-    sqlite3_close(database)
+  static func opening(_ path: String, _ open: () throws -> DatabaseQueue) throws -> DatabaseQueue {
+    do { return try open() } catch { throw WorkerError("cannot open \(path) as SQLite (\(WorkerError.oneLine(error)))") }
   }
 
-  func execute(_ sql: String) throws {
-    var message: UnsafeMutablePointer<CChar>?
-    if sqlite3_exec(database, sql, nil, nil, &message) != SQLITE_OK {
-      let text = message.map { String(cString: $0) } ?? "unknown error"
-      sqlite3_free(message)
-      throw WorkerError("\(path): \(text)")
+  /// One connection, used outside GRDB's own transactions: the batches below are the
+  /// caller's (`begin`/`commit`). SQLite's errors become one line naming the file.
+  func access<T>(_ body: (Database) throws -> T) throws -> T {
+    do {
+      return try queue.inDatabase(body)
+    } catch let error as DatabaseError {
+      throw WorkerError("\(path): \(error.message ?? "\(error.resultCode)")")
     }
   }
 
   public func storedSeeds() throws -> Set<Int> {
-    var statement: OpaquePointer?
-    guard sqlite3_prepare_v2(database, "SELECT seed FROM \(table)", -1, &statement, nil) == SQLITE_OK else {
-      throw WorkerError("\(path): no table \(table) (\(String(cString: sqlite3_errmsg(database))))")
-    }
-    defer { sqlite3_finalize(statement) }
-    var seeds = Set<Int>()
-    while sqlite3_step(statement) == SQLITE_ROW { seeds.insert(Int(sqlite3_column_int64(statement, 0))) }
-    return seeds
+    try access { try Set(Int.fetchCursor($0, sql: "SELECT seed FROM \(table)")) }
   }
 
   /// Rows go in batches, each one transaction (`begin`, inserts, `commit`): a killed task
   /// leaves only whole batches, and a seed's row and the Gram sum that counts it are in
   /// the same one. One fsync'd commit per seed cost more than the seed's vector.
-  public func begin() throws { try execute("BEGIN IMMEDIATE") }
-  public func commit() throws { try execute("COMMIT") }
-  public func rollback() { try? execute("ROLLBACK") }
+  public func begin() throws { try access { try $0.execute(sql: "BEGIN IMMEDIATE") } }
+  public func commit() throws { try access { try $0.execute(sql: "COMMIT") } }
+  public func rollback() { try? access { try $0.execute(sql: "ROLLBACK") } }
 
   /// The shard's running Gram sum (one row), inside the caller's transaction.
   public func storeGram(table: String, seeds: Int, matrix: [Double]) throws {
-    try execute("CREATE TABLE IF NOT EXISTS \(table) (id INTEGER PRIMARY KEY CHECK (id = 0), seeds INTEGER NOT NULL, matrix BLOB NOT NULL)")
-    var statement: OpaquePointer?
-    guard sqlite3_prepare_v2(database, "INSERT OR REPLACE INTO \(table) VALUES (0, ?, ?)", -1, &statement, nil) == SQLITE_OK else {
-      throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database)))")
+    try access { db in
+      try db.execute(sql: "CREATE TABLE IF NOT EXISTS \(table) (id INTEGER PRIMARY KEY CHECK (id = 0), seeds INTEGER NOT NULL, matrix BLOB NOT NULL)")
+      let blob = matrix.withUnsafeBytes { Data($0) }
+      try db.execute(sql: "INSERT OR REPLACE INTO \(table) VALUES (0, ?, ?)", arguments: [seeds, blob])
     }
-    defer { sqlite3_finalize(statement) }
-    sqlite3_bind_int64(statement, 1, Int64(seeds))
-    let status = matrix.withUnsafeBytes { bytes in
-      sqlite3_bind_blob(statement, 2, bytes.baseAddress, Int32(bytes.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
-      return sqlite3_step(statement)
-    }
-    guard status == SQLITE_DONE else { throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database)))") }
   }
 
   /// The stored Gram sum and how many seeds it covers, or nil when the shard has none.
   public func gram(table: String, n: Int) throws -> (seeds: Int, matrix: [Double])? {
-    var statement: OpaquePointer?
-    guard sqlite3_prepare_v2(database, "SELECT seeds, matrix FROM \(table) WHERE id = 0", -1, &statement, nil) == SQLITE_OK else {
-      return nil
+    let stored = try access { db -> (Int, Data)? in
+      guard try db.tableExists(table), let row = try Row.fetchOne(db, sql: "SELECT seeds, matrix FROM \(table) WHERE id = 0") else {
+        return nil
+      }
+      return (row[0], row[1] ?? Data())
     }
-    defer { sqlite3_finalize(statement) }
-    guard sqlite3_step(statement) == SQLITE_ROW else { return nil }
-    let seeds = Int(sqlite3_column_int64(statement, 0))
-    let size = Int(sqlite3_column_bytes(statement, 1))
-    guard size == n * n * MemoryLayout<Double>.size, let blob = sqlite3_column_blob(statement, 1) else {
-      throw WorkerError("\(path): the Gram matrix holds \(size) bytes, not \(n)x\(n) doubles (corrupt shard?)")
+    guard let (seeds, blob) = stored else { return nil }
+    guard blob.count == n * n * MemoryLayout<Double>.size else {
+      throw WorkerError("\(path): the Gram matrix holds \(blob.count) bytes, not \(n)x\(n) doubles (corrupt shard?)")
     }
     var matrix = [Double](repeating: 0, count: n * n)
-    matrix.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: blob, count: size)) }
+    matrix.withUnsafeMutableBytes { _ = blob.copyBytes(to: $0) }
     return (seeds, matrix)
   }
 
-  /// One row; the INSERT (a thousand placeholders) is prepared once per store.
+  /// One row; the INSERT (a thousand placeholders) is prepared once per connection.
   public func insert(integers: [Int], reals: [Double]) throws {
-    if insertStatement == nil {
+    try access { db in
       let placeholders = Array(repeating: "?", count: integers.count + reals.count).joined(separator: ", ")
-      guard sqlite3_prepare_v2(database, "INSERT INTO \(table) VALUES (\(placeholders))", -1, &insertStatement, nil) == SQLITE_OK else {
-        throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database)))")
-      }
-    }
-    let statement = insertStatement
-    defer { sqlite3_reset(statement) }
-    var index: Int32 = 1
-    for value in integers {
-      sqlite3_bind_int64(statement, index, Int64(value))
-      index += 1
-    }
-    for value in reals {
-      sqlite3_bind_double(statement, index, value)
-      index += 1
-    }
-    guard sqlite3_step(statement) == SQLITE_DONE else {
-      throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database)))")
+      let statement = try db.cachedStatement(sql: "INSERT INTO \(table) VALUES (\(placeholders))")
+      try statement.execute(arguments: StatementArguments(integers.map { $0.databaseValue } + reals.map { $0.databaseValue }))
     }
   }
 
   /// Every row, columns in table order, as (integers, reals) split at `integerCount`.
   public func rows(integerCount: Int) throws -> [(integers: [Int], reals: [Double])] {
-    var statement: OpaquePointer?
-    guard sqlite3_prepare_v2(database, "SELECT * FROM \(table) ORDER BY seed", -1, &statement, nil) == SQLITE_OK else {
-      throw WorkerError("\(path): no table \(table) (\(String(cString: sqlite3_errmsg(database))))")
-    }
-    defer { sqlite3_finalize(statement) }
-    var rows: [(integers: [Int], reals: [Double])] = []
-    let count = sqlite3_column_count(statement)
-    while true {
-      let step = sqlite3_step(statement)
-      if step == SQLITE_DONE { break }
-      guard step == SQLITE_ROW else { throw WorkerError("\(path): \(String(cString: sqlite3_errmsg(database)))") }
-      var integers: [Int] = []
-      var reals: [Double] = []
-      for column in 0..<count {
-        if column < integerCount { integers.append(Int(sqlite3_column_int64(statement, column))) } else {
-          reals.append(sqlite3_column_double(statement, column))
-        }
+    try access { db in
+      guard try db.tableExists(table) else { throw WorkerError("\(path): no table \(table)") }
+      let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM \(table) ORDER BY seed")
+      var rows: [(integers: [Int], reals: [Double])] = []
+      while let row = try cursor.next() {
+        // Optional reads: a NULL or text where a number belongs is an error, not a trap.
+        let integers = (0..<integerCount).compactMap { row[$0] as Int? }
+        let reals = (integerCount..<row.count).compactMap { row[$0] as Double? }
+        guard integers.count + reals.count == row.count else { throw WorkerError("\(path): a row of \(table) holds a non-number") }
+        rows.append((integers, reals))
       }
-      rows.append((integers, reals))
+      return rows
     }
-    return rows
   }
 
   /// The table's column names, in order.
   public func columnNames() throws -> [String] {
-    var statement: OpaquePointer?
-    guard sqlite3_prepare_v2(database, "SELECT * FROM \(table) LIMIT 0", -1, &statement, nil) == SQLITE_OK else {
-      throw WorkerError("\(path): no table \(table)")
+    try access { db in
+      guard try db.tableExists(table) else { throw WorkerError("\(path): no table \(table)") }
+      return try db.columns(in: table).map(\.name)
     }
-    defer { sqlite3_finalize(statement) }
-    return (0..<sqlite3_column_count(statement)).map { String(cString: sqlite3_column_name(statement, $0)) }
   }
 }

@@ -52,6 +52,16 @@ public struct SVDMap {
   public var keepGram = false
   /// Power iteration (default) or the course's full dgesdd.
   public var method = SVDMethod.power
+  /// Compute every seed again: the shard is removed first.
+  public var force = false
+
+  /// Where the shards go: `--out`, else `$DATA_DERIV/svd`; never the directory the job
+  /// happens to run in (a stray ./svd in a checkout is worse than a refusal).
+  public static func outputDirectory(out: String?, dataDeriv: String?) throws -> String {
+    if let out { return out }
+    guard let dataDeriv else { throw WorkerError("svd-map: give --out DIR or set DATA_DERIV (the shard files need a directory)") }
+    return "\(dataDeriv)/svd"
+  }
 
   public init(nrow: Int, ncol: Int, seeds: [Int], outputDirectory: String, task: Int, tasks: Int, log: @escaping (String) -> Void) {
     self.nrow = nrow
@@ -78,6 +88,11 @@ public struct SVDMap {
       throw WorkerError("--nrow \(nrow) --ncol \(ncol): sizes must be 1 to 20000 rows and 1 to 1998 columns (SQLite's column limit)")
     }
     try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
+    if force {
+      for path in [shardPath, shardPath + "-journal"] where unlink(path) != 0 && errno != ENOENT {
+        throw WorkerError("svd-map: cannot remove \(path) for --force: \(String(cString: strerror(errno)))")
+      }
+    }
     let store = try ResultStore(
       path: shardPath, table: SVDMap.table(nrow: nrow, ncol: ncol), integerColumns: ["nrow", "ncol", "seed"],
       realColumns: ["v_alignment"] + SVDMap.vectorColumns(ncol))
@@ -94,6 +109,9 @@ public struct SVDMap {
     let todo = mine.filter { !done.contains($0) && !elsewhere.contains($0) }
     let inOthers = mine.filter { !done.contains($0) && elsewhere.contains($0) }.count
     log("svd-map: task \(task) of \(tasks): \(mine.count) seeds (\(SeedList.describe(mine))), \(mine.count - todo.count - inOthers) already stored in \(shardPath)\(inOthers > 0 ? ", \(inOthers) in other shards" : "")")
+    if todo.isEmpty {
+      log("up to date: svd-map task \(task) of \(tasks): all \(mine.count) seeds are stored (--force computes them again)")
+    }
     var gram: (seeds: Int, matrix: [Double])? = nil
     if keepGram {
       let table = SVDMap.gramTable(nrow: nrow, ncol: ncol)
@@ -148,8 +166,13 @@ public struct SVDMap {
     return (todo.count, mine.count - todo.count)
   }
 
+  /// This task's shard as CSV (`svd-map --csv`).
+  public func exportCSV(to path: String) throws {
+    try Self.exportCSV(from: ResultStore(readingFrom: shardPath, table: Self.table(nrow: nrow, ncol: ncol)), to: path)
+  }
+
   /// CSV of a shard: header, then one line per seed; written beside and renamed.
-  public static func exportCSV(from store: ResultStore, ncol: Int, to path: String) throws {
+  public static func exportCSV(from store: ResultStore, to path: String) throws {
     var text = (try store.columnNames()).joined(separator: ",") + "\n"
     for row in try store.rows(integerCount: 3) {
       text += (row.integers.map(String.init) + row.reals.map { "\($0)" }).joined(separator: ",") + "\n"
@@ -160,6 +183,46 @@ public struct SVDMap {
 
 /// svd-reduce: stacks every seed's estimate and takes the top right singular vector.
 public struct SVDReduce {
+  /// The shard files of a directory: the SQLite ones, else the CSV ones (svd-map --csv).
+  public static func shardFiles(in directory: String) throws -> [String] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+    var shards = names.filter { $0.hasSuffix(".sqlite") }.sorted()
+    if shards.isEmpty { shards = names.filter { $0.hasSuffix(".csv") }.sorted() }
+    guard !shards.isEmpty else { throw WorkerError("no shard files (*.sqlite or *.csv) in \(directory)") }
+    return shards.map { "\(directory)/\($0)" }
+  }
+
+  /// The reduce as a task: over the directory's shards, into `out` (JSON) when given,
+  /// skipped when `out` was made from these very shards with these parameters.
+  public static func run(
+    directory: String, nrow: Int, ncol: Int, expected: [Int]?, exact: Bool, method: SVDMethod, out: String?, force: Bool,
+    log: (String) -> Void
+  ) throws -> Result {
+    let shards = try shardFiles(in: directory)
+    var recipe: Recipe? = nil
+    if let out {
+      let parameters = [
+        "nrow": String(nrow), "ncol": String(ncol), "seeds": expected.map(SeedList.describe) ?? "", "exact": String(exact),
+        "method": method.rawValue,
+      ]
+      recipe = try Recipe.hashing(
+        task: "svd-reduce", files: Dictionary(uniqueKeysWithValues: shards.map { (($0 as NSString).lastPathComponent, $0) }),
+        parameters: parameters)
+      if !force, let recipe, UpToDate.isCurrent(recipe, outputs: [out]), let stored = try? ItemAnalysis.readJSON(Result.self, from: out) {
+        log("up to date: svd-reduce \(out) (from these \(shards.count) shards; --force computes it again)")
+        return stored
+      }
+      UpToDate.forget(out)
+    }
+    let result = try run(shards: shards, nrow: nrow, ncol: ncol, expected: expected, exact: exact, method: method, log: log)
+    if let out, let recipe {
+      try ItemAnalysis.writeJSON(result, to: out)
+      try UpToDate.record(recipe, for: out)
+    }
+    log("svd-reduce: \(result.blocks) blocks: reduce error \(result.reduceError), mean single-block error \(result.meanSingleBlockError)\(result.exactError.map { ", exact (all X stacked) \($0)" } ?? "")")
+    return result
+  }
+
   public struct BlockError: Codable, Equatable, Sendable {
     public var blocks: Int
     public var error: Double

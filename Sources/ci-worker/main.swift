@@ -49,28 +49,28 @@ struct SVDMapCommand: ParsableCommand {
   @Option(help: "Rows of X.") var nrow = 1000
   @Option(help: "Columns of X.") var ncol = 1000
   @Option(help: "Seeds, e.g. 0-999; shared across the Slurm array's tasks.") var seeds: String
-  @Option(help: "Where the shard files go (default: $DATA_DERIV/svd, else ./svd).") var out: String?
+  @Option(help: "Where the shard files go (default: $DATA_DERIV/svd; one of the two is needed).") var out: String?
   @Option(help: "Also write this shard as CSV.") var csv: String?
   @Flag(help: "Also keep the shard's sum of XᵀX for svd-reduce --exact (8·ncol² bytes).") var gram = false
   @Option(help: "power: the top vector only, certified, else dgesdd; full: the course's dgesdd of all of X.")
   var method = SVDMethod.power
+
+  @Flag(help: "Compute every seed again, even those the shard holds.") var force = false
 
   func run() throws {
     try failing {
       let task = environment("SLURM_ARRAY_TASK_ID").flatMap { Int($0) } ?? 0
       let tasks = environment("SLURM_ARRAY_TASK_COUNT").flatMap { Int($0) } ?? 1
       guard task >= 0, tasks >= 1, task < max(tasks, task + 1) else { throw WorkerError("bad SLURM_ARRAY_TASK_ID/COUNT") }
-      let directory = out ?? "\(environment("DATA_DERIV") ?? ".")/svd"
       var map = SVDMap(
-        nrow: nrow, ncol: ncol, seeds: try SeedList.parse(seeds), outputDirectory: directory, task: task, tasks: tasks,
-        log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
+        nrow: nrow, ncol: ncol, seeds: try SeedList.parse(seeds),
+        outputDirectory: try SVDMap.outputDirectory(out: out, dataDeriv: environment("DATA_DERIV")), task: task, tasks: tasks,
+        log: logLine)
       map.keepGram = gram
       map.method = method
+      map.force = force
       try map.run()
-      if let csv {
-        let store = try ResultStore(readingFrom: map.shardPath, table: SVDMap.table(nrow: nrow, ncol: ncol))
-        try SVDMap.exportCSV(from: store, ncol: ncol, to: csv)
-      }
+      if let csv { try map.exportCSV(to: csv) }
     }
   }
 }
@@ -90,23 +90,18 @@ struct SVDReduceCommand: ParsableCommand {
   var method = SVDMethod.power
   @Option(help: "Where the JSON result goes (default: stdout).") var out: String?
 
+  @Flag(help: "Compute the reduce even when --out was made from these shards.") var force = false
+
   func run() throws {
     try failing {
-      let directory = input ?? "\(environment("DATA_DERIV") ?? ".")/svd"
-      let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-      var shards = names.filter { $0.hasSuffix(".sqlite") }.sorted().map { "\(directory)/\($0)" }
-      if shards.isEmpty { shards = names.filter { $0.hasSuffix(".csv") }.sorted().map { "\(directory)/\($0)" } }
-      guard !shards.isEmpty else { throw WorkerError("no shard files (*.sqlite or *.csv) in \(directory)") }
-      let result = try SVDReduce.run(shards: shards, nrow: nrow, ncol: ncol, expected: try seeds.map(SeedList.parse), exact: exact, method: method,
-        log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
-      if let out {
-        try ItemAnalysis.writeJSON(result, to: out)
-      } else {
+      let result = try SVDReduce.run(
+        directory: input ?? "\(environment("DATA_DERIV") ?? ".")/svd", nrow: nrow, ncol: ncol, expected: try seeds.map(SeedList.parse),
+        exact: exact, method: method, out: out, force: force, log: logLine)
+      if out == nil {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         print(String(decoding: try encoder.encode(result), as: UTF8.self))
       }
-      FileHandle.standardError.write(Data("svd-reduce: \(result.blocks) blocks: reduce error \(result.reduceError), mean single-block error \(result.meanSingleBlockError)\(result.exactError.map { ", exact (all X stacked) \($0)" } ?? "")\n".utf8))
     }
   }
 }
@@ -118,6 +113,7 @@ struct ConvertCommand: ParsableCommand {
   @Option(help: "The base item (default: $DATASET_ID).") var item: String?
   @Option(help: "Where item directories go (default: $DATA_DERIV).") var out: String?
   @Option(help: "csv or jsonl (default: from the file name).") var format: String?
+  @Flag(help: "Convert even when the item was made from this very input.") var force = false
 
   func run() throws {
     try failing {
@@ -129,8 +125,9 @@ struct ConvertCommand: ParsableCommand {
         chosen = value
       }
       try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-      _ = try Converter(input: input, item: item, outputRoot: root, format: chosen,
-                        log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }).run()
+      var converter = Converter(input: input, item: item, outputRoot: root, format: chosen, log: logLine)
+      converter.force = force
+      _ = try converter.runUnlessUpToDate()
     }
   }
 }
@@ -145,23 +142,15 @@ struct DownloadCommand: ParsableCommand {
   @Option(help: "Attempts before giving up.") var attempts = 5
   @Option(help: "Seconds before the second attempt; doubles each time.") var backoff = 1.0
   @Option(help: "Seconds without progress before an attempt fails.") var timeout = 60.0
+  @Flag(help: "Download even when the file is there with the expected sha256.") var force = false
 
   func run() throws {
     try failing {
-      guard let parsed = URL(string: url), parsed.scheme != nil else { throw WorkerError("download: '\(url)' is not a URL") }
-      let name = parsed.lastPathComponent
-      let destination: String
-      if let output {
-        destination = output
-      } else {
-        guard let directory = to ?? environment("DATA_RAW") else { throw WorkerError("download: give --to or --output, or set DATA_RAW") }
-        guard !name.isEmpty, name != "/" else { throw WorkerError("download: \(url) names no file; give --output") }
-        destination = "\(directory)/\(name)"
-      }
+      let parsed = try Downloader.parse(url)
+      let destination = try Downloader.destination(of: parsed, output: output, directory: to ?? environment("DATA_RAW"))
       guard attempts >= 1, backoff >= 0, timeout > 0 else { throw WorkerError("download: --attempts ≥ 1, --backoff ≥ 0 and --timeout > 0") }
-      var downloader = try Downloader(
-        url: parsed, destination: destination, expectedSHA256: sha256,
-        log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
+      var downloader = try Downloader(url: parsed, destination: destination, expectedSHA256: sha256, log: logLine)
+      downloader.force = force
       downloader.attempts = attempts
       downloader.firstBackoff = backoff
       downloader.timeout = timeout
@@ -177,13 +166,14 @@ struct AnalyzeCommand: ParsableCommand {
   @Option(help: "This task's shard (default: $SLURM_ARRAY_TASK_ID, else 0).") var shard: Int?
   @Option(help: "The number of shards (default: $SLURM_ARRAY_TASK_COUNT, else 1).") var shards: Int?
   @Option(help: "Where item directories are (default: $DATA_DERIV).") var data: String?
+  @Flag(help: "Analyze even when the shard was made from this very database.") var force = false
 
   func run() throws {
     try failing {
       let (item, root) = try itemAndRoot("analyze", item: item, data: data)
       let shard = shard ?? environment("SLURM_ARRAY_TASK_ID").flatMap { Int($0) } ?? 0
       let shards = shards ?? environment("SLURM_ARRAY_TASK_COUNT").flatMap { Int($0) } ?? 1
-      try ItemAnalysis.analyze(root: root, item: item, shard: shard, shards: shards, log: logLine)
+      try ItemAnalysis.analyze(root: root, item: item, shard: shard, shards: shards, force: force, log: logLine)
     }
   }
 }
@@ -193,11 +183,12 @@ struct GatherCommand: ParsableCommand {
     commandName: WorkerTask.gather.rawValue, abstract: "Merge an item's analyze shards into <item>/summary.json.")
   @Option(help: "The base item (default: $DATASET_ID).") var item: String?
   @Option(help: "Where item directories are (default: $DATA_DERIV).") var data: String?
+  @Flag(help: "Merge even when summary.json was made from these very shards.") var force = false
 
   func run() throws {
     try failing {
       let (item, root) = try itemAndRoot("gather", item: item, data: data)
-      try ItemAnalysis.gather(root: root, item: item, log: logLine)
+      try ItemAnalysis.gather(root: root, item: item, force: force, log: logLine)
     }
   }
 }
@@ -208,18 +199,14 @@ struct VisualizeCommand: ParsableCommand {
   @Option(help: "The SVD pipeline's data dir (reads <dir>/reduce.json).") var svd: String?
   @Option(help: "The data pipeline's data dir (reads <dir>/<item>/summary.json and data.sqlite).") var data: String?
   @Option(help: "Where the figures go (default: $DATA_DERIV/figures).") var out: String?
+  @Flag(help: "Draw even when the figures were made from these very inputs.") var force = false
 
   func run() throws {
     try failing {
-      guard (svd == nil) != (data == nil) else { throw WorkerError("visualize: give exactly one of --svd DIR or --data DIR") }
       guard let directory = out ?? environment("DATA_DERIV").map({ "\($0)/figures" }) else {
         throw WorkerError("visualize: give --out or set DATA_DERIV")
       }
-      if let svd {
-        _ = try Visualize.svd(reduce: "\(svd)/reduce.json", to: directory, log: logLine)
-      } else if let data {
-        _ = try Visualize.data(root: data, to: directory, log: logLine)
-      }
+      try Visualize.run(svd: svd, data: data, to: directory, force: force, log: logLine)
     }
   }
 }
@@ -239,6 +226,7 @@ struct PublishCommand: ParsableCommand {
   @Option(help: "A Stencil (Jinja-style) template instead of the built-in one.") var template: String?
   @Flag(help: "Print the built-in template and exit (a start for --template).") var printTemplate = false
   @Option(help: "The output directory: index.html and plotly.min.js.") var out = "public"
+  @Flag(help: "Render even when the page was made from these very inputs.") var force = false
 
   func run() throws {
     if printTemplate {
@@ -250,86 +238,19 @@ struct PublishCommand: ParsableCommand {
       guard let directory = figures ?? environment("DATA_DERIV").map({ "\($0)/figures" }) else {
         throw WorkerError("publish: give --figures or set DATA_DERIV")
       }
-      let plotly = try plotlyScript()
-      let set = try Publisher.figureSet(directory: directory)
-      var pipeline = Publisher.Pipeline(jobs: [])
-      if let ledger = jobs ?? environment("CI_SLURM_JOBS_LEDGER") {
-        let records = try JobTable.readLedger(ledger)
-        let slurmIDs = Set(records.filter { $0.scheduler == "Slurm" }.map { String($0.schedulerJobID.split(separator: "_")[0]) })
-        let accounting = slurmIDs.isEmpty ? [:] : accounting(slurmIDs.sorted())
-        pipeline.jobs = JobTable.rows(ledger: records, accounting: accounting, currentJob: environment("CI_JOB_ID"))
-        pipeline.dag = PipelineReport.dag(jobs: pipeline.jobs, structure: try structure())
-        pipeline.timeline = PipelineReport.timeline(ledger: records, accounting: accounting)
-      }
-      pipeline.facts = Labels.pipeline.compactMap { entry in environment(entry.variable).map { (entry.label, $0) } }
-      var text: String? = nil
-      if let template {
-        guard let data = FileManager.default.contents(atPath: template) else { throw WorkerError("publish: cannot read the template \(template)") }
-        text = String(decoding: data, as: UTF8.self)
-      }
-      let publisher = Publisher(
+      var task = PublishTask(
         title: title, description: description ?? environment("PIPELINE_DESCRIPTION") ?? "",
-        source: source ?? environment("PIPELINE_SOURCE") ?? "not stated", figures: set, figureDirectory: directory, pipeline: pipeline,
-        template: text ?? Publisher.defaultTemplate)
-      let html = try publisher.render()
-      try AtomicFile.write(plotly, to: "\(out)/plotly.min.js")
-      try AtomicFile.write(html, to: "\(out)/index.html")
-      logLine("publish: \(out)/index.html: \(set.figures.count) figures, \(pipeline.jobs.count) CI jobs; \(set.headline)")
+        source: source ?? environment("PIPELINE_SOURCE") ?? "not stated", figureDirectory: directory, out: out, log: logLine)
+      task.ledger = jobs ?? environment("CI_SLURM_JOBS_LEDGER")
+      task.pipelineFile = pipelineFile
+      task.pipelineFileCandidates = [environment("CI_CONFIG_PATH"), ".gitlab-ci.yml"].compactMap { $0 }
+      task.plotlyJS = plotlyJs ?? environment("PLOTLY_JS")
+      task.template = template
+      task.currentJob = environment("CI_JOB_ID")
+      task.facts = Labels.pipeline.compactMap { entry in environment(entry.variable).map { (entry.label, $0) } }
+      task.force = force
+      try task.run()
     }
-  }
-
-  /// The DAG's stages and needs: an explicit file must be readable; the defaults are used
-  /// when they are there (GitLab's CI_CONFIG_PATH may name another project's file), and
-  /// without one each job follows the previous stage.
-  func structure() throws -> PipelineReport.Structure? {
-    if let pipelineFile { return try PipelineReport.structure(gitlabCI: pipelineFile) }
-    let found = [environment("CI_CONFIG_PATH"), ".gitlab-ci.yml"].compactMap { $0 }.first { FileManager.default.fileExists(atPath: $0) }
-    return try found.map { try PipelineReport.structure(gitlabCI: $0) }
-  }
-
-  /// plotly.js from --plotly-js, $PLOTLY_JS, or the plotly package Python has (it ships
-  /// plotly.min.js); never from a CDN, so the page needs no network.
-  func plotlyScript() throws -> Data {
-    let how = "install it with `python3 -m pip install plotly`, or give --plotly-js PATH (or set PLOTLY_JS)"
-    var path = plotlyJs ?? environment("PLOTLY_JS")
-    if path == nil {
-      let process = Process()
-      process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-      process.arguments = [
-        "python3", "-c", "import os, plotly; print(os.path.join(os.path.dirname(plotly.__file__), 'package_data', 'plotly.min.js'))",
-      ]
-      let output = Pipe()
-      process.standardOutput = output
-      process.standardError = FileHandle.nullDevice
-      if (try? process.run()) != nil {
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        if process.terminationStatus == 0 { path = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
-      }
-    }
-    guard let path else { throw WorkerError("publish: plotly.js not found (Python has no plotly package): \(how)") }
-    guard let data = FileManager.default.contents(atPath: path), String(decoding: data.prefix(4096), as: UTF8.self).contains("plotly") else {
-      throw WorkerError("publish: \(path) is not plotly.js: \(how)")
-    }
-    return data
-  }
-
-  /// Slurm's accounting for the ledger's jobs; an empty answer (no slurmdbd) leaves the
-  /// ledger's own times.
-  func accounting(_ ids: [String]) -> [String: AccountingRow] {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["sacct", "-n", "-P", "-j", ids.joined(separator: ","), "-o", JobTable.sacctFields]
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
-    do { try process.run() } catch {
-      logLine("publish: sacct is not available; queue and run times come from the executor's ledger")
-      return [:]
-    }
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return JobTable.parseSacct(String(decoding: data, as: UTF8.self))
   }
 }
 

@@ -1,4 +1,4 @@
-import GRDBSQLite
+import GRDB
 import Foundation
 import Testing
 import Workers
@@ -11,20 +11,15 @@ import Workers
     return (directory, path)
   }
 
-  func query(_ database: String, _ sql: String) -> [String] {
-    var handle: OpaquePointer?
-    sqlite3_open_v2(database, &handle, SQLITE_OPEN_READONLY, nil)
-    defer { sqlite3_close(handle) }
-    var statement: OpaquePointer?
-    sqlite3_prepare_v2(handle, sql, -1, &statement, nil)
-    defer { sqlite3_finalize(statement) }
-    var rows: [String] = []
-    while sqlite3_step(statement) == SQLITE_ROW {
-      rows.append((0..<sqlite3_column_count(statement)).map { column in
-        sqlite3_column_type(statement, column) == SQLITE_NULL ? "NULL" : String(cString: sqlite3_column_text(statement, column))
-      }.joined(separator: "|"))
+  /// Each row of `sql` as "a|b|c", NULL for a null (SQLite's own text of each value).
+  func query(_ database: String, _ sql: String) throws -> [String] {
+    var configuration = Configuration()
+    configuration.readonly = true
+    return try DatabaseQueue(path: database, configuration: configuration).read { db in
+      try Row.fetchAll(db, sql: sql).map { row in
+        row.databaseValues.map { $0.isNull ? "NULL" : String(describing: $0.storage.value!) }.joined(separator: "|")
+      }
     }
-    return rows
   }
 
   @Test func sha256MatchesTheStandardVectors() {
@@ -45,7 +40,7 @@ import Workers
     #expect(summary.rows == 3)
     #expect(summary.columns.map { "\($0.name):\($0.type)" } == ["id:INTEGER", "name:TEXT", "score:TEXT", "note:TEXT"])
     let database = "\(directory)/deriv/sub-01/data.sqlite"
-    #expect(query(database, "SELECT id, name, score, note FROM records ORDER BY id") == [
+    #expect(try query(database, "SELECT id, name, score, note FROM records ORDER BY id") == [
       "1|Smith, Ann|3.5|NULL", "2|Bjørk|4|two\nlines \"quoted\"", "3|Li|x|ok",
     ])
     let metadata = try String(contentsOfFile: "\(directory)/deriv/sub-01/metadata.yaml", encoding: .utf8)
@@ -73,21 +68,22 @@ import Workers
     }
     let (directory, path) = try write("x\n" + values.joined(separator: "\n") + "\n", name: "numbers.csv")
     _ = try Converter(input: path, item: "n", outputRoot: directory, log: { _ in }).run()
-    var handle: OpaquePointer?
-    sqlite3_open_v2("\(directory)/n/data.sqlite", &handle, SQLITE_OPEN_READONLY, nil)
-    defer { sqlite3_close(handle) }
-    var statement: OpaquePointer?
-    sqlite3_prepare_v2(handle, "SELECT x FROM records ORDER BY rowid", -1, &statement, nil)
-    defer { sqlite3_finalize(statement) }
-    for value in values {
-      try #require(sqlite3_step(statement) == SQLITE_ROW)
-      let type = sqlite3_column_type(statement, 0)
+    var configuration = Configuration()
+    configuration.readonly = true
+    let stored = try DatabaseQueue(path: "\(directory)/n/data.sqlite", configuration: configuration).read { db in
+      try DatabaseValue.fetchAll(db, sql: "SELECT x FROM records ORDER BY rowid")
+    }
+    try #require(stored.count == values.count)
+    for (value, cell) in zip(values, stored) {
       if let integer = Int64(value) {
-        #expect(type == SQLITE_INTEGER && sqlite3_column_int64(statement, 0) == integer, "\(value)")
+        guard case .int64(let stored) = cell.storage else { Issue.record("\(value): \(cell)"); continue }
+        #expect(stored == integer, "\(value)")
       } else if let real = Double(value), real.isFinite {
-        #expect(type == SQLITE_FLOAT && sqlite3_column_double(statement, 0).bitPattern == real.bitPattern, "\(value)")
+        guard case .double(let stored) = cell.storage else { Issue.record("\(value): \(cell)"); continue }
+        #expect(stored.bitPattern == real.bitPattern, "\(value)")
       } else {
-        #expect(type == SQLITE_TEXT && String(cString: sqlite3_column_text(statement, 0)) == value, "\(value)")
+        guard case .string(let stored) = cell.storage else { Issue.record("\(value): \(cell)"); continue }
+        #expect(stored == value, "\(value)")
       }
     }
   }
@@ -110,7 +106,7 @@ import Workers
     let summary = try Converter(input: path, item: "long", outputRoot: directory, log: { _ in }).run()
     #expect(summary.rows == 3000)
     #expect(summary.columns.map { "\($0.name):\($0.type)" } == ["id:INTEGER", "body:TEXT"])
-    let stored = query("\(directory)/long/data.sqlite", "SELECT body FROM records ORDER BY id")
+    let stored = try query("\(directory)/long/data.sqlite", "SELECT body FROM records ORDER BY id")
     #expect(stored.count == 3000)
     #expect(stored == bodies)
   }
@@ -119,7 +115,7 @@ import Workers
     let (directory, path) = try write("{\"t\": 1, \"v\": 0.5}\n{\"t\": 2, \"v\": null}\n", name: "a.jsonl")
     let summary = try Converter(input: path, item: "a", outputRoot: directory, log: { _ in }).run()
     #expect(summary.rows == 2)
-    #expect(query("\(directory)/a/data.sqlite", "SELECT t, v FROM records") == ["1|0.5", "2|NULL"])
+    #expect(try query("\(directory)/a/data.sqlite", "SELECT t, v FROM records") == ["1|0.5", "2|NULL"])
   }
 
   @Test(arguments: [

@@ -80,7 +80,7 @@ func scratch() throws -> String {
     let csvDirectory = try scratch()
     for task in 0..<2 {
       let store = try ResultStore(readingFrom: "\(directory)/shard-\(task).sqlite", table: SVDMap.table(nrow: 60, ncol: 40))
-      try SVDMap.exportCSV(from: store, ncol: 40, to: "\(csvDirectory)/shard-\(task).csv")
+      try SVDMap.exportCSV(from: store, to: "\(csvDirectory)/shard-\(task).csv")
     }
     let fromCSV = try SVDReduce.run(
       shards: ["\(csvDirectory)/shard-0.csv", "\(csvDirectory)/shard-1.csv"], nrow: 60, ncol: 40, expected: Array(0...11))
@@ -132,7 +132,7 @@ func scratch() throws -> String {
     } throws: { "\($0)".contains("no Gram matrix; run svd-map with --gram") }
     let store = try ResultStore(readingFrom: "\(directory)/shard-0.sqlite", table: SVDMap.table(nrow: 60, ncol: 40))
     let csv = "\(directory)/shard-0.csv"
-    try SVDMap.exportCSV(from: store, ncol: 40, to: csv)
+    try SVDMap.exportCSV(from: store, to: csv)
     let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
     let cases: [(String, String)] = [
       (lines[0] + "\n" + lines[1] + "\n" + lines[2].prefix(100), "\(csv):3: 8 fields, expected 44"),
