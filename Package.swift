@@ -95,7 +95,9 @@ let package = Package(
     // template; Yams reads the .gitlab-ci.yml for the DAG).
     .target(
       name: "Report",
-      dependencies: ["Workers", .product(name: "Stencil", package: "Stencil"), .product(name: "Yams", package: "Yams")],
+      dependencies: [
+        "Workers", "CustomExecutorAPI", .product(name: "Stencil", package: "Stencil"), .product(name: "Yams", package: "Yams"),
+      ],
       swiftSettings: strict),
     .executableTarget(
       name: "ci-worker",
@@ -118,7 +120,7 @@ let package = Package(
     .testTarget(name: "RunnerEmulatorTests", dependencies: ["RunnerEmulator"]),
     .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec", "WorkerTasks"]),
     .testTarget(name: "WorkersTests", dependencies: [
-        "NumpyRandom", "SVD", "Workers", "Report", .product(name: "GRDBSQLite", package: "GRDB.swift"),
+        "NumpyRandom", "SVD", "Workers", "Report", "CustomExecutorAPI", .product(name: "GRDBSQLite", package: "GRDB.swift"),
       ], exclude: ["Support"]),
     // Runs the built executables: with fake Slurm commands first on PATH, and against the
     // real local Slurm (required when CI=true).
