@@ -110,7 +110,7 @@ let package = Package(
     .executableTarget(
       name: "ci-local",
       dependencies: [
-        "RunnerEmulator", "JobIdentity", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "RunnerEmulator", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ], swiftSettings: strict),
     .testTarget(name: "SlurmTests", dependencies: ["Slurm", "Scheduling"], exclude: ["Fixtures"]),
     .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "ChildProcesses"]),
