@@ -99,7 +99,9 @@ let package = Package(
     // template; Yams reads the .gitlab-ci.yml for the DAG).
     .target(
       name: "Report",
-      dependencies: ["Workers", .product(name: "Stencil", package: "Stencil"), .product(name: "Yams", package: "Yams")],
+      dependencies: [
+        "Workers", "CustomExecutorAPI", .product(name: "Stencil", package: "Stencil"), .product(name: "Yams", package: "Yams"),
+      ],
       swiftSettings: strict),
     .executableTarget(
       name: "ci-worker",
@@ -112,7 +114,7 @@ let package = Package(
     .executableTarget(
       name: "ci-local",
       dependencies: [
-        "RunnerEmulator", "JobIdentity", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "RunnerEmulator", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ], swiftSettings: strict),
     .testTarget(name: "SlurmTests", dependencies: ["Slurm", "Scheduling"], exclude: ["Fixtures"]),
     .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "ChildProcesses"]),
@@ -125,7 +127,7 @@ let package = Package(
     .testTarget(name: "RunnerEmulatorTests", dependencies: ["RunnerEmulator"]),
     .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec", "WorkerTasks"]),
     .testTarget(name: "WorkersTests", dependencies: [
-        "NumpyRandom", "SVD", "Workers", "Report", .product(name: "GRDB", package: "GRDB.swift"),
+        "NumpyRandom", "SVD", "Workers", "Report", "CustomExecutorAPI", .product(name: "GRDB", package: "GRDB.swift"),
       ], exclude: ["Support"]),
     // Runs the built executables: with fake Slurm commands first on PATH, and against the
     // real local Slurm (required when CI=true).

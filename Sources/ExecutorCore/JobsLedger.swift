@@ -4,6 +4,7 @@
 #else
   import Foundation
 #endif
+public import CustomExecutorAPI
 import Scheduling
 #if canImport(Glibc)
   import Glibc
@@ -21,31 +22,15 @@ public struct JobsLedger: Sendable {
     guard let pipeline = context.environment.job("CI_PIPELINE_ID"), !pipeline.isEmpty, pipeline.count <= 20,
       pipeline.allSatisfy(\.isASCII), pipeline.allSatisfy(\.isNumber)
     else { return nil }
-    path = "\(context.accountRoot)/pipelines/\(pipeline).jsonl"
+    path = LedgerRecord.ledgerPath(accountRoot: context.accountRoot, pipelineID: pipeline)
   }
 
-  public static let variable = "CI_SLURM_JOBS_LEDGER"
-
-  /// One line of the ledger (Publisher's LedgerRecord reads it).
-  public struct Record: Encodable, Sendable {
-    public var event: String
-    public var ci_job_id: String
-    public var ci_job_name: String
-    public var ci_job_stage: String
-    public var runner_stage: String
-    public var scheduler: String
-    public var scheduler_job_id: String
-    public var host: String
-    public var time: Double
-    public var result: String?
-  }
+  public static let variable = DriverVariable.jobsLedger
 
   /// Appends one record with O_APPEND: concurrent jobs of a pipeline each add whole lines
   /// (one write of well under PIPE_BUF). A ledger that cannot be written never fails a job.
-  public func append(_ record: Record) {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
-    guard var line = try? encoder.encode(record) else { return }
+  public func append(_ record: LedgerRecord) {
+    guard var line = try? record.encodedLine() else { return }
     line.append(UInt8(ascii: "\n"))
     let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
     if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) {

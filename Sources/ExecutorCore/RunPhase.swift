@@ -146,10 +146,10 @@ public struct RunPhase: Sendable {
     try state.save(context.stateFile)
     let options = request.arguments.isEmpty ? "no options" : request.arguments.joined(separator: " ")
     console.note("Submitted \(scheduler.name) job \(id) (\(job.name)) for \(stage): \(options)")
-    var entry = JobsLedger.Record(
-      event: "submitted", ci_job_id: context.jobID, ci_job_name: context.environment.job("CI_JOB_NAME") ?? "",
-      ci_job_stage: context.environment.job("CI_JOB_STAGE") ?? "", runner_stage: stage.description, scheduler: scheduler.name,
-      scheduler_job_id: id.raw, host: ProcessInfo.processInfo.hostName, time: submittedAt.timeIntervalSince1970, result: nil)
+    var entry = LedgerRecord(
+      event: LedgerRecord.submitted, ciJobID: context.jobID, ciJobName: context.environment.job("CI_JOB_NAME") ?? "",
+      ciJobStage: context.environment.job("CI_JOB_STAGE") ?? "", runnerStage: stage.description, scheduler: scheduler.name,
+      schedulerJobID: id.raw, host: ProcessInfo.processInfo.hostName, time: submittedAt.timeIntervalSince1970, result: nil)
     ledger?.append(entry)
 
     let (verdict, ended) = follow(job: job, id: id, submittedAt: submittedAt)

@@ -1,3 +1,5 @@
+// The ledger's record is the driver's wire type (CustomExecutorAPI), read as it writes it.
+public import CustomExecutorAPI
 public import Foundation
 import Workers
 
@@ -22,36 +24,6 @@ public struct CIJobRow: Equatable, Sendable {
   ) {
     (self.name, self.stage, self.scheduler, self.schedulerJob) = (name, stage, scheduler, schedulerJob)
     (self.nodes, self.queued, self.ran, self.state, self.efficiency) = (nodes, queued, ran, state, efficiency)
-  }
-}
-
-/// The ledger's records (JSON Lines): a "submitted" record per scheduler job and an
-/// "ended" one when ci-run saw it end.
-public struct LedgerRecord: Codable, Equatable, Sendable {
-  public var event: String
-  public var ciJobID: String
-  public var ciJobName: String
-  public var ciJobStage: String
-  public var scheduler: String
-  public var schedulerJobID: String
-  public var host: String?
-  public var time: Double
-  public var result: String?
-
-  public init(
-    event: String, ciJobID: String, ciJobName: String, ciJobStage: String, scheduler: String, schedulerJobID: String, host: String?,
-    time: Double, result: String?
-  ) {
-    (self.event, self.ciJobID, self.ciJobName, self.ciJobStage) = (event, ciJobID, ciJobName, ciJobStage)
-    (self.scheduler, self.schedulerJobID, self.host, self.time, self.result) = (scheduler, schedulerJobID, host, time, result)
-  }
-
-  enum CodingKeys: String, CodingKey {
-    case event, scheduler, host, time, result
-    case ciJobID = "ci_job_id"
-    case ciJobName = "ci_job_name"
-    case ciJobStage = "ci_job_stage"
-    case schedulerJobID = "scheduler_job_id"
   }
 }
 
@@ -222,9 +194,9 @@ public enum JobTable {
   /// accounting where there is some (Slurm) and the ledger's own times otherwise (local).
   /// `currentJob` (CI_JOB_ID) is publish's own job: the page is written before it ends.
   public static func rows(ledger: [LedgerRecord], accounting: [String: AccountingRow], currentJob: String? = nil, now: Date = Date()) -> [CIJobRow] {
-    let submitted = ledger.filter { $0.event == "submitted" }
+    let submitted = ledger.filter { $0.event == LedgerRecord.submitted }
     var ended: [String: LedgerRecord] = [:]
-    for record in ledger where record.event == "ended" { ended[record.schedulerJobID] = record }
+    for record in ledger where record.event == LedgerRecord.ended { ended[record.schedulerJobID] = record }
     return submitted.map { record in
       let end = ended[record.schedulerJobID]
       let own = end == nil && record.ciJobID == currentJob
@@ -258,14 +230,10 @@ public enum JobTable {
 
   public static func readLedger(_ path: String) throws -> [LedgerRecord] {
     guard let data = FileManager.default.contents(atPath: path) else { throw WorkerError("publish: cannot read the jobs ledger \(path)") }
-    var records: [LedgerRecord] = []
-    for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated() where !line.isEmpty {
-      do {
-        records.append(try JSONDecoder().decode(LedgerRecord.self, from: Data(line.utf8)))
-      } catch {
-        throw WorkerError("publish: \(path):\(number + 1): not a ledger record")
-      }
+    do {
+      return try LedgerRecord.decodeLines(data)
+    } catch {
+      throw WorkerError("publish: \(path):\(error.line): not a ledger record")
     }
-    return records
   }
 }

@@ -1,3 +1,4 @@
+public import CustomExecutorAPI
 public import Foundation
 import Workers
 import Yams

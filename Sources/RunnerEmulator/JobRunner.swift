@@ -26,7 +26,6 @@ public struct ExecutorPaths: Sendable {
 public struct RunnerSettings: Sendable {
   /// Time between SIGTERM and SIGKILL to a phase's process group.
   public var gracefulKillTimeout: TimeInterval = 30
-  public var forceKillTimeout: TimeInterval = 10
   /// The runner waits 3 s between preparation attempts.
   public var preparationRetryDelay: TimeInterval = 3
   public var defaultJobTimeout = 3600
@@ -58,128 +57,11 @@ public struct JobResult: Sendable {
   public var passed: Bool { status == .success }
 }
 
-/// ci-local's live output, shared by every job: one lock so lines never interleave, and
-/// colour (GitLab's ANSI codes, ci-local's own) only when it goes to a terminal or is asked
-/// for, so a redirected log reads as plain text.
-public final class Console: @unchecked Sendable {
-  let lock = NSLock()
-  public let colour: Bool
-  let output: FileHandle
-
-  public init(colour: Bool, output: FileHandle = .standardOutput) {
-    self.colour = colour
-    self.output = output
-  }
-
-  public func write(_ data: Data) {
-    let bytes = colour ? data : Console.stripped(data)
-    lock.lock()
-    output.write(bytes)
-    lock.unlock()
-  }
-
-  public func line(_ text: String) { write(Data((text + "\n").utf8)) }
-
-  /// Without ANSI escape sequences (ESC [ parameters, one final letter).
-  static func stripped(_ data: Data) -> Data {
-    var out = Data(capacity: data.count)
-    var index = data.startIndex
-    while index < data.endIndex {
-      if data[index] == 0x1b, data.index(after: index) < data.endIndex, data[data.index(after: index)] == UInt8(ascii: "[") {
-        var end = data.index(index, offsetBy: 2)
-        while end < data.endIndex, !(0x40...0x7e).contains(data[end]) { end = data.index(after: end) }
-        index = end < data.endIndex ? data.index(after: end) : end
-        continue
-      }
-      out.append(data[index])
-      index = data.index(after: index)
-    }
-    return out
-  }
-
-  /// docker compose's look: each job's prefix in its own colour.
-  public func prefix(_ name: String, index: Int) -> String {
-    let colours = [36, 33, 32, 35, 34, 31]
-    return colour ? "\u{1b}[\(colours[index % colours.count])m[\(name)]\u{1b}[0m " : "[\(name)] "
-  }
-}
-
-/// A job's log: a file (GitLab's bytes), and live on the console. With one job at a time
-/// the console gets the bytes as they come; with several, whole lines, each after a
-/// `[job name]` prefix, so interleaved jobs stay readable.
-public final class JobLog: @unchecked Sendable {
-  let handle: FileHandle
-  let console: Console?
-  let prefix: String?
-  private let lock = NSLock()
-  /// A line still without its newline (prefixed mode or colour stripping needs whole lines;
-  /// an escape sequence may be split across reads).
-  private var pending = Data()
-  public let path: String
-
-  public init(path: String, console: Console?, prefix: String? = nil) throws {
-    FileManager.default.createFile(atPath: path, contents: nil)
-    guard let handle = FileHandle(forWritingAtPath: path) else { throw Pipeline.Error(message: "cannot write \(path)") }
-    self.handle = handle
-    self.console = console
-    self.prefix = prefix
-    self.path = path
-  }
-
-  public func write(_ data: Data) {
-    lock.lock()
-    defer { lock.unlock() }
-    handle.write(data)
-    guard let console else { return }
-    if prefix == nil && console.colour {
-      console.write(data)
-      return
-    }
-    pending.append(data)
-    guard let last = pending.lastIndex(of: UInt8(ascii: "\n")) else { return }
-    emit(pending[...last])
-    pending = Data(pending[pending.index(after: last)...])
-  }
-
-  /// The last line, when the job's output did not end with a newline.
-  public func finish() {
-    lock.lock()
-    defer { lock.unlock() }
-    if !pending.isEmpty { emit(pending + Data("\n".utf8)) }
-    pending = Data()
-  }
-
-  private func emit(_ lines: Data) {
-    guard let console, let prefix else {
-      console?.write(lines)
-      return
-    }
-    var out = Data()
-    for line in lines.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).dropLast() {
-      out.append(Data(prefix.utf8))
-      out.append(contentsOf: line)
-      out.append(UInt8(ascii: "\n"))
-    }
-    console.write(out)
-  }
-
-  public func line(_ text: String) { write(Data((text + "\n").utf8)) }
-  public func header(_ text: String) { line("\u{1b}[36;1m\(text)\u{1b}[0;m") }
-}
-
-/// Set from outside (Ctrl-C, the pipeline's end) to stop a job as the runner's abort does.
-public final class StopFlag: @unchecked Sendable {
-  private let lock = NSLock()
-  private var stopped = false
-  public init() {}
-  public var isSet: Bool { lock.lock(); defer { lock.unlock() }; return stopped }
-  public func set() { lock.lock(); stopped = true; lock.unlock() }
-}
-
 /// Plays gitlab-runner's part for one job: temp dir, response.json, environment assembly,
 /// config/prepare with 3 attempts, the stages in order, exit-code classification, SIGTERM
-/// then SIGKILL to the phase's process group on timeout or stop, cleanup always.
-public final class JobRunner: @unchecked Sendable {
+/// then SIGKILL to the phase's process group on timeout or when its task is cancelled
+/// (Ctrl-C), cleanup always.
+public struct JobRunner: Sendable {
   let job: PipelineJob
   let ciJobID: Int
   let pipelineID: Int
@@ -188,13 +70,12 @@ public final class JobRunner: @unchecked Sendable {
   let executor: ExecutorPaths
   let settings: RunnerSettings
   let log: JobLog
-  let stop: StopFlag
   let artifactStore: String
   let dependencyStores: [String]
 
   public init(
     job: PipelineJob, ciJobID: Int, pipelineID: Int, projectDirectory: String, projectPath: String,
-    executor: ExecutorPaths, settings: RunnerSettings, log: JobLog, stop: StopFlag, artifactStore: String,
+    executor: ExecutorPaths, settings: RunnerSettings, log: JobLog, artifactStore: String,
     dependencyStores: [String]
   ) {
     self.job = job
@@ -205,7 +86,6 @@ public final class JobRunner: @unchecked Sendable {
     self.executor = executor
     self.settings = settings
     self.log = log
-    self.stop = stop
     self.artifactStore = artifactStore
     self.dependencyStores = dependencyStores
   }
@@ -266,9 +146,9 @@ public final class JobRunner: @unchecked Sendable {
     return list
   }
 
-  public func run() -> JobResult {
+  public func run() async -> JobResult {
     let started = Date()
-    let deadline = started.addingTimeInterval(TimeInterval(timeoutSeconds))
+    let deadline = ContinuousClock.now + .seconds(timeoutSeconds)
     var result = JobResult(
       job: job.name, status: .success, failureReason: nil, exitCode: nil, message: nil, duration: 0,
       ciJobID: ciJobID, schedulerJobs: [], logFile: log.path, allowedToFail: job.allowFailure)
@@ -278,9 +158,9 @@ public final class JobRunner: @unchecked Sendable {
     var lastFailure = PhaseOutcome.system("preparation failed")
     log.header("Preparing the \"custom\" executor")
     for attempt in 1...3 {
-      if stop.isSet { lastFailure = .stopped; break }
+      if Task.isCancelled { lastFailure = .stopped; break }
       do {
-        prepared = try prepare(deadline: deadline)
+        prepared = try await prepare(deadline: deadline)
         break
       } catch let failure as Failure {
         lastFailure = failure.outcome
@@ -290,7 +170,8 @@ public final class JobRunner: @unchecked Sendable {
         if attempt < 3 {
           log.line("ERROR: Preparation failed: \(describe(failure.outcome))")
           log.line("Will be retried in \(Int(settings.preparationRetryDelay))s ...")
-          Thread.sleep(forTimeInterval: settings.preparationRetryDelay)
+          // A cancel ends the wait at once; the next attempt then reports the stop.
+          try? await Task.sleep(for: .seconds(settings.preparationRetryDelay))
         }
       } catch {
         lastFailure = .system("\(error)")
@@ -299,8 +180,9 @@ public final class JobRunner: @unchecked Sendable {
 
     var failure: PhaseOutcome? = nil
     if let prepared {
-      failure = runStages(tmp: prepared.tmp, env: prepared.env, buildsDirectory: prepared.buildsDirectory, deadline: deadline)
-      runCleanup(tmp: prepared.tmp, env: prepared.env)
+      failure = await runStages(tmp: prepared.tmp, env: prepared.env, buildsDirectory: prepared.buildsDirectory, deadline: deadline)
+      result.schedulerJobs = schedulerJobs(jobDirectory: prepared.env[DriverVariable.jobDirectory])
+      await runCleanup(tmp: prepared.tmp, env: prepared.env)
     } else {
       failure = lastFailure
     }
@@ -327,7 +209,6 @@ public final class JobRunner: @unchecked Sendable {
       result.status = .success
     }
     result.duration = Date().timeIntervalSince(started)
-    result.schedulerJobs = LogFacts.schedulerJobs(in: (try? String(contentsOfFile: log.path, encoding: .utf8)) ?? "")
     switch result.status {
     case .success: log.line("\u{1b}[32;1mJob succeeded\u{1b}[0;m")
     case .failed where result.failureReason == "runner_system_failure":
@@ -351,7 +232,7 @@ public final class JobRunner: @unchecked Sendable {
   }
 
   /// One preparation attempt: temp dir, response.json, config_exec, prepare_exec.
-  func prepare(deadline: Date) throws -> (tmp: String, env: [String: String], buildsDirectory: String) {
+  func prepare(deadline: ContinuousClock.Instant) async throws -> (tmp: String, env: [String: String], buildsDirectory: String) {
     let tmp = try TemporaryDirectory.make(prefix: "custom-executor")
     let response = JobResponse.json(id: ciJobID, name: job.name, stage: job.stage, projectPath: projectPath,
                                     timeout: timeoutSeconds, variables: variables(buildsDirectory: nil, status: "running"),
@@ -359,25 +240,25 @@ public final class JobRunner: @unchecked Sendable {
     FileManager.default.createFile(atPath: "\(tmp)/response.json", contents: response, attributes: [.posixPermissions: 0o600])
     var base = settings.baseEnvironment
     base["TMPDIR"] = tmp
-    base["BUILD_FAILURE_EXIT_CODE"] = "1"
-    base["SYSTEM_FAILURE_EXIT_CODE"] = "2"
-    base["BUILD_EXIT_CODE_FILE"] = "\(tmp)/build_exit_code"
-    base["JOB_RESPONSE_FILE"] = "\(tmp)/response.json"
+    base[RunnerVariable.buildFailureExitCode] = "1"
+    base[RunnerVariable.systemFailureExitCode] = "2"
+    base[RunnerVariable.buildExitCodeFile] = "\(tmp)/build_exit_code"
+    base[RunnerVariable.jobResponseFile] = "\(tmp)/response.json"
     var configEnv = base
-    for (key, value) in variables(buildsDirectory: nil, status: "running") { configEnv["CUSTOM_ENV_\(key)"] = value }
+    for (key, value) in variables(buildsDirectory: nil, status: "running") { configEnv[RunnerVariable.jobPrefix + key] = value }
 
-    let configRun = runPhase([executor.config], env: configEnv, cwd: tmp, deadline: deadline, capture: true)
+    let configRun = await runPhase([executor.config], env: configEnv, cwd: tmp, deadline: deadline, capture: true)
     let configOutcome = classify(configRun, tmp: tmp)
     let stdout = configRun.stdout
     guard configOutcome == .ok else {
-      runCleanup(tmp: tmp, env: configEnv)
+      await runCleanup(tmp: tmp, env: configEnv)
       throw Failure(outcome: configOutcome)
     }
     let config: ConfigExecOutput
     do {
       config = try ConfigJSON.parse(stdout)
     } catch {
-      runCleanup(tmp: tmp, env: configEnv)
+      await runCleanup(tmp: tmp, env: configEnv)
       throw Failure(outcome: .system("error while parsing JSON output: \(error)"))
     }
     guard let builds = config.buildsDir, !builds.isEmpty else {
@@ -393,48 +274,48 @@ public final class JobRunner: @unchecked Sendable {
     }
     var env = base
     for (key, value) in config.jobEnv ?? [:] { env[key] = value }
-    for (key, value) in variables(buildsDirectory: builds, status: "running") { env["CUSTOM_ENV_\(key)"] = value }
-    let prepareOutcome = classify(runPhase([executor.prepare], env: env, cwd: tmp, deadline: deadline, capture: false), tmp: tmp)
+    for (key, value) in variables(buildsDirectory: builds, status: "running") { env[RunnerVariable.jobPrefix + key] = value }
+    let prepareOutcome = classify(await runPhase([executor.prepare], env: env, cwd: tmp, deadline: deadline, capture: false), tmp: tmp)
     guard prepareOutcome == .ok else {
-      if case .build = prepareOutcome {} else { runCleanup(tmp: tmp, env: env) }
+      if case .build = prepareOutcome {} else { await runCleanup(tmp: tmp, env: env) }
       throw Failure(outcome: prepareOutcome)
     }
     return (tmp, env, builds)
   }
 
-  func runStages(tmp: String, env: [String: String], buildsDirectory: String, deadline: Date) -> PhaseOutcome? {
+  func runStages(tmp: String, env: [String: String], buildsDirectory: String, deadline: ContinuousClock.Instant) async -> PhaseOutcome? {
     let hostname = ProcessInfo.processInfo.hostName
     let project = "\(buildsDirectory)/\(projectPath)"
     var vars = variables(buildsDirectory: buildsDirectory, status: "running")
 
-    func stage(_ name: String, header: String, _ script: String, env stageEnv: [String: String]? = nil) -> PhaseOutcome {
-      if stop.isSet { return .stopped }
-      if Date() >= deadline { return .timedOut }
+    func stage(_ name: String, header: String, _ script: String, env stageEnv: [String: String]? = nil) async -> PhaseOutcome {
+      if Task.isCancelled { return .stopped }
+      if ContinuousClock.now >= deadline { return .timedOut }
       log.header(header)
       do {
         let directory = try TemporaryDirectory.make(prefix: "script", in: tmp)
         let path = "\(directory)/script"
         FileManager.default.createFile(atPath: path, contents: Data(script.utf8), attributes: [.posixPermissions: 0o700])
-        return classify(runPhase([executor.run, path, name], env: stageEnv ?? env, cwd: tmp, deadline: deadline, capture: false), tmp: tmp)
+        return classify(await runPhase([executor.run, path, name], env: stageEnv ?? env, cwd: tmp, deadline: deadline, capture: false), tmp: tmp)
       } catch {
         return .system("cannot write the stage script: \(error)")
       }
     }
 
-    var outcome = stage("prepare_script", header: "Preparing environment", ScriptWriter.prepareScript(hostname: hostname))
+    var outcome = await stage("prepare_script", header: "Preparing environment", ScriptWriter.prepareScript(hostname: hostname))
     if outcome != .ok { return outcome }
-    outcome = stage("get_sources", header: "Getting source from Git repository",
+    outcome = await stage("get_sources", header: "Getting source from Git repository",
                     ScriptWriter.getSources(variables: vars, source: projectDirectory, projectDirectory: project))
     if outcome == .ok, !dependencyStores.isEmpty {
-      outcome = stage("download_artifacts", header: "Downloading artifacts",
+      outcome = await stage("download_artifacts", header: "Downloading artifacts",
                       ScriptWriter.downloadArtifacts(variables: vars, projectDirectory: project, stores: dependencyStores))
     }
     var jobFailure: PhaseOutcome? = outcome == .ok ? nil : outcome
     if outcome == .ok {
-      let user = stage("build_script", header: "Executing \"step_script\" stage of the job script",
+      let user = await stage("build_script", header: "Executing \"step_script\" stage of the job script",
                        ScriptWriter.userScript(variables: vars, projectDirectory: project, commands: job.beforeScript + job.script))
       if user != .ok { jobFailure = user }
-      if !job.afterScript.isEmpty && jobFailure != .timedOut && !(jobFailure == .stopped && stop.isSet) {
+      if !job.afterScript.isEmpty && jobFailure != .timedOut && !(jobFailure == .stopped && Task.isCancelled) {
         let status: String
         switch jobFailure {
         case nil: status = "success"
@@ -446,86 +327,65 @@ public final class JobRunner: @unchecked Sendable {
         var afterEnv = env
         afterEnv["CUSTOM_ENV_CI_JOB_STATUS"] = status
         // after_script has its own 5-minute limit and its failure is ignored.
-        let afterDeadline = Date().addingTimeInterval(300)
-        if !stop.isSet {
+        let afterDeadline = ContinuousClock.now + .seconds(300)
+        if !Task.isCancelled {
           log.header("Running after_script")
           if let directory = try? TemporaryDirectory.make(prefix: "script", in: tmp) {
             let path = "\(directory)/script"
             FileManager.default.createFile(
               atPath: path, contents: Data(ScriptWriter.afterScript(variables: vars, projectDirectory: project, commands: job.afterScript).utf8),
               attributes: [.posixPermissions: 0o700])
-            let afterRun = runPhase([executor.run, path, "after_script"], env: afterEnv, cwd: tmp, deadline: afterDeadline, capture: false)
+            let afterRun = await runPhase([executor.run, path, "after_script"], env: afterEnv, cwd: tmp, deadline: afterDeadline, capture: false)
             if classify(afterRun, tmp: tmp) != .ok { log.line("WARNING: after_script failed, but the job continues") }
           }
         }
       }
     }
     if jobFailure == nil, !job.artifactPaths.isEmpty {
-      let upload = stage("upload_artifacts_on_success", header: "Uploading artifacts for successful job",
+      let upload = await stage("upload_artifacts_on_success", header: "Uploading artifacts for successful job",
                          ScriptWriter.uploadArtifacts(variables: vars, projectDirectory: project, paths: job.artifactPaths, store: artifactStore))
       if upload != .ok { jobFailure = upload }
     }
-    if !stop.isSet && Date() < deadline {
-      _ = stage("cleanup_file_variables", header: "Cleaning up project directory and file based variables",
+    if !Task.isCancelled && ContinuousClock.now < deadline {
+      _ = await stage("cleanup_file_variables", header: "Cleaning up project directory and file based variables",
                 ScriptWriter.cleanupFileVariables(variables: vars, projectDirectory: project))
     }
     return jobFailure
   }
 
-  /// cleanup_exec: its own timeout, not tied to the job's; output to ci-local's log only.
-  func runCleanup(tmp: String, env: [String: String]) {
-    let cleanup = runPhase([executor.cleanup], env: env, cwd: tmp, deadline: Date().addingTimeInterval(300), capture: false, ignoreStop: true)
+  /// cleanup_exec: its own timeout, not tied to the job's, and not stopped by a cancel (the
+  /// runner always cleans up); output to ci-local's log only.
+  func runCleanup(tmp: String, env: [String: String]) async {
+    let cleanup = await runPhase(
+      [executor.cleanup], env: env, cwd: tmp, deadline: ContinuousClock.now + .seconds(300), capture: false, stoppable: false)
     if cleanup.status != .exited(0) { log.line("WARNING: Cleanup script failed: \(cleanup.status)") }
     try? FileManager.default.removeItem(atPath: tmp)
   }
 
-  /// Runs a phase executable as the runner does: own process group, cwd the temp dir, stdin
-  /// /dev/null, both pipes read to EOF; SIGTERM to the group at the deadline or on stop,
-  /// SIGKILL after the graceful timeout.
-  func runPhase(_ arguments: [String], env: [String: String], cwd: String, deadline: Date, capture: Bool, ignoreStop: Bool = false)
-    -> PhaseRun
-  {
-    let child: ChildProcess
-    do {
-      child = try ChildProcess(arguments: arguments, environment: env, workingDirectory: cwd, newProcessGroup: true)
-    } catch {
-      log.line("ERROR: \(error)")
-      return PhaseRun(status: .exited(127), stdout: Data(), timedOut: false)
-    }
-    let done = StopFlag()
-    let killer = Thread { [stop, settings] in
-      while !done.isSet {
-        if Date() >= deadline || (!ignoreStop && stop.isSet) {
-          child.signal(SIGTERM, group: true)
-          let graceEnd = Date().addingTimeInterval(settings.gracefulKillTimeout)
-          while !done.isSet && Date() < graceEnd { Thread.sleep(forTimeInterval: 0.05) }
-          if !done.isSet { child.signal(SIGKILL, group: true) }
-          return
-        }
-        Thread.sleep(forTimeInterval: 0.05)
-      }
-    }
-    killer.start()
-    var captured = Data()
-    PipeDrain.drain(child) { stream, data in
-      if capture && stream == .stdout { captured.append(data) } else { self.log.write(data) }
-    }
-    let status = child.wait()
-    done.set()
-    return PhaseRun(status: status, stdout: captured, timedOut: Date() >= deadline)
+  func runPhase(
+    _ arguments: [String], env: [String: String], cwd: String, deadline: ContinuousClock.Instant, capture: Bool, stoppable: Bool = true
+  ) async -> PhaseRun {
+    await PhaseProcess.run(
+      arguments, env: env, cwd: cwd, deadline: deadline, gracePeriod: .seconds(settings.gracefulKillTimeout), capture: capture,
+      stoppable: stoppable, log: log)
   }
 
-  struct PhaseRun {
-    var status: TerminationStatus
-    var stdout: Data
-    var timedOut: Bool
+  /// The scheduler jobs the driver submitted for this CI job, read from the pipeline's jobs
+  /// ledger beside the job directory config_exec reported (the driver's own record, not its
+  /// log lines). Empty when the driver kept no ledger.
+  func schedulerJobs(jobDirectory: String?) -> [String] {
+    guard let jobDirectory,
+      let data = FileManager.default.contents(atPath: LedgerRecord.ledgerPath(jobDirectory: jobDirectory, pipelineID: String(pipelineID))),
+      let records = try? LedgerRecord.decodeLines(data)
+    else { return [] }
+    return records.filter { $0.event == LedgerRecord.submitted && $0.ciJobID == String(ciJobID) }.map(\.schedulerJobID)
   }
 
   /// The runner's reading of a phase's exit (command.go): 0 ok; BUILD_FAILURE_EXIT_CODE with
   /// the code from the first line of BUILD_EXIT_CODE_FILE; anything else a system failure.
   func classify(_ run: PhaseRun, tmp: String) -> PhaseOutcome {
     if run.timedOut && run.status != .exited(0) { return .timedOut }
-    if stop.isSet && run.status != .exited(0) { return .stopped }
+    if Task.isCancelled && run.status != .exited(0) { return .stopped }
     switch run.status {
     case .exited(0): return .ok
     case .exited(1):
@@ -637,18 +497,5 @@ public enum TemporaryDirectory {
       throw Pipeline.Error(message: "cannot create a temp dir in \(base): \(String(cString: strerror(errno)))")
     }
     return String(cString: result)
-  }
-}
-
-/// Facts ci-local reads back from a job's log for its summary.
-public enum LogFacts {
-  public static func schedulerJobs(in log: String) -> [String] {
-    var ids: [String] = []
-    for line in log.split(separator: "\n") {
-      guard let range = line.range(of: "Submitted ") else { continue }
-      let words = line[range.upperBound...].split(separator: " ")
-      if words.count >= 3, words[1] == "job" { ids.append(String(words[2])) }
-    }
-    return ids
   }
 }

@@ -4,8 +4,10 @@ public import Foundation
   import Glibc
 #endif
 
-/// Runs a pipeline's jobs in dependency order, several at once, each through JobRunner.
-public final class PipelineRunner: @unchecked Sendable {
+/// Runs a pipeline's jobs in dependency order, several at once, each through JobRunner in a
+/// child task; cancelling the task that runs it stops the pipeline as the runner's abort
+/// does (running jobs get SIGTERM, then cleanup; the rest are skipped).
+public struct PipelineRunner: Sendable {
   public struct Options: Sendable {
     public var concurrency = 4
     /// Run only these jobs (and nothing else); empty means all.
@@ -22,7 +24,6 @@ public final class PipelineRunner: @unchecked Sendable {
   let projectDirectory: String
   let executor: ExecutorPaths
   let options: Options
-  public let stop = StopFlag()
 
   public init(pipeline: Pipeline, projectDirectory: String, executor: ExecutorPaths, options: Options) {
     self.pipeline = pipeline
@@ -38,7 +39,7 @@ public final class PipelineRunner: @unchecked Sendable {
     public var passed: Bool { results.allSatisfy { $0.passed || $0.allowedToFail || $0.status == .skipped } }
   }
 
-  public func run() throws -> Outcome {
+  public func run() async throws -> Outcome {
     let pipelineID = try IDCounter.next(in: options.stateDirectory)
     let logDirectory = "\(projectDirectory)/.ci-local/pipelines/\(pipelineID)"
     try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
@@ -49,96 +50,84 @@ public final class PipelineRunner: @unchecked Sendable {
       jobs = jobs.filter { options.only.contains($0.name) || options.only.contains($0.baseName) }
     }
     let selected = Set(jobs.map(\.name))
-    let board = Board()
-    let lock = board.lock
+    var results: [String: JobResult] = [:]
+    var running: Set<String> = []
+
+    await withTaskGroup(of: JobResult.self) { group in
+      while true {
+        // Start every job whose prerequisites have ended, up to --jobs at once; a skipped
+        // job can make others ready, so look again before waiting.
+        var decided = false
+        for (index, job) in jobs.enumerated()
+        where results[job.name] == nil && !running.contains(job.name) && running.count < options.concurrency {
+          let prerequisites = pipeline.prerequisites(of: job).filter { selected.contains($0.name) }
+          if prerequisites.contains(where: { results[$0.name] == nil }) { continue }
+          decided = true
+          guard PipelineRunner.shouldRun(job, prerequisites: prerequisites.compactMap { results[$0.name] }) else {
+            results[job.name] = JobResult(
+              job: job.name, status: .skipped, failureReason: nil, exitCode: nil, message: nil, duration: 0, ciJobID: 0,
+              schedulerJobs: [], logFile: "", allowedToFail: true)
+            continue
+          }
+          running.insert(job.name)
+          let dependencyStores = prerequisites.filter { !$0.artifactPaths.isEmpty }.map {
+            "\(logDirectory)/artifacts/\(PipelineRunner.fileName($0.name))"
+          }
+          group.addTask {
+            await runJob(job, index: index, pipelineID: pipelineID, logDirectory: logDirectory, dependencyStores: dependencyStores)
+          }
+        }
+        if decided { continue }
+        guard let result = await group.next() else { break }
+        results[result.job] = result
+        running.remove(result.job)
+      }
+    }
+    let ordered = jobs.compactMap { results[$0.name] }
+    return Outcome(pipelineID: pipelineID, results: ordered, logDirectory: logDirectory)
+  }
+
+  /// GitLab's `when:` against the prerequisites' results; nothing new starts once the
+  /// pipeline is cancelled.
+  static func shouldRun(_ job: PipelineJob, prerequisites: [JobResult]) -> Bool {
+    if Task.isCancelled { return false }
+    // A skipped prerequisite means an earlier failure: GitLab skips what depends on it.
+    let failedBefore = prerequisites.contains { $0.status == .skipped || !($0.passed || $0.allowedToFail) }
+    switch job.when {
+    case .onSuccess: return !failedBefore
+    case .onFailure: return failedBefore
+    case .always: return true
+    case .manual, .never: return false
+    }
+  }
+
+  func runJob(_ job: PipelineJob, index: Int, pipelineID: Int, logDirectory: String, dependencyStores: [String]) async -> JobResult {
+    let console = options.console
     // One job at a time streams as is; several get a `[job]` prefix per line.
     let prefixed = options.concurrency > 1
-    let console = options.console
-    let group = DispatchGroup()
-
-    while true {
-      lock.lock()
-      let pending = jobs.filter { board.results[$0.name] == nil && !board.running.contains($0.name) }
-      if pending.isEmpty && board.running.isEmpty {
-        lock.unlock()
-        break
-      }
-      var started = false
-      for job in pending where board.running.count < options.concurrency {
-        let prerequisites = pipeline.prerequisites(of: job).filter { selected.contains($0.name) }
-        if prerequisites.contains(where: { board.results[$0.name] == nil }) { continue }
-        let failedBefore = prerequisites.contains { result in
-          guard let r = board.results[result.name] else { return false }
-          // A skipped prerequisite means an earlier failure: GitLab skips what depends on it.
-          if r.status == .skipped { return true }
-          return !(r.passed || r.allowedToFail)
-        }
-        let shouldRun: Bool
-        switch job.when {
-        case .onSuccess: shouldRun = !failedBefore && !stop.isSet
-        case .onFailure: shouldRun = failedBefore && !stop.isSet
-        case .always: shouldRun = !stop.isSet
-        case .manual, .never: shouldRun = false
-        }
-        if !shouldRun {
-          board.results[job.name] = JobResult(
-            job: job.name, status: .skipped, failureReason: nil, exitCode: nil, message: nil, duration: 0, ciJobID: 0,
-            schedulerJobs: [], logFile: "", allowedToFail: true)
-          started = true
-          continue
-        }
-        board.running.insert(job.name)
-        started = true
-        let ciJobID = (try? IDCounter.next(in: options.stateDirectory)) ?? Int(getpid())
-        let jobIndex = jobs.firstIndex { $0.name == job.name } ?? 0
-        let artifactStore = "\(logDirectory)/artifacts/\(PipelineRunner.fileName(job.name))"
-        let dependencyStores = prerequisites.filter { !$0.artifactPaths.isEmpty }.map { "\(logDirectory)/artifacts/\(PipelineRunner.fileName($0.name))" }
-        group.enter()
-        let thread = Thread { [self] in
-          let result: JobResult
-          do {
-            let log = try JobLog(
-              path: "\(logDirectory)/\(PipelineRunner.fileName(job.name)).log", console: console,
-              prefix: prefixed ? console.prefix(job.name, index: jobIndex) : nil)
-            if !prefixed { console.line("\u{1b}[1m── \(job.name) (stage \(job.stage)) ──\u{1b}[0m") }
-            let runner = JobRunner(
-              job: job, ciJobID: ciJobID, pipelineID: pipelineID, projectDirectory: projectDirectory,
-              projectPath: options.projectPath, executor: executor, settings: options.runner, log: log, stop: stop,
-              artifactStore: artifactStore, dependencyStores: dependencyStores)
-            result = runner.run()
-            log.finish()
-          } catch {
-            result = JobResult(
-              job: job.name, status: .failed, failureReason: "runner_system_failure", exitCode: nil,
-              message: "\(error)", duration: 0, ciJobID: ciJobID, schedulerJobs: [], logFile: "", allowedToFail: job.allowFailure)
-            console.line("ci-local: job \(job.name) did not start: \(error)")
-          }
-          lock.lock()
-          board.results[job.name] = result
-          board.running.remove(job.name)
-          lock.unlock()
-          group.leave()
-        }
-        thread.stackSize = 1 << 22
-        thread.start()
-      }
-      lock.unlock()
-      if !started { Thread.sleep(forTimeInterval: 0.05) }
+    let ciJobID = (try? IDCounter.next(in: options.stateDirectory)) ?? Int(getpid())
+    do {
+      let log = try JobLog(
+        path: "\(logDirectory)/\(PipelineRunner.fileName(job.name)).log", console: console,
+        prefix: prefixed ? console.prefix(job.name, index: index) : nil)
+      if !prefixed { console.line("\u{1b}[1m── \(job.name) (stage \(job.stage)) ──\u{1b}[0m") }
+      let runner = JobRunner(
+        job: job, ciJobID: ciJobID, pipelineID: pipelineID, projectDirectory: projectDirectory, projectPath: options.projectPath,
+        executor: executor, settings: options.runner, log: log,
+        artifactStore: "\(logDirectory)/artifacts/\(PipelineRunner.fileName(job.name))", dependencyStores: dependencyStores)
+      let result = await runner.run()
+      log.finish()
+      return result
+    } catch {
+      console.line("ci-local: job \(job.name) did not start: \(error)")
+      return JobResult(
+        job: job.name, status: .failed, failureReason: "runner_system_failure", exitCode: nil, message: "\(error)", duration: 0,
+        ciJobID: ciJobID, schedulerJobs: [], logFile: "", allowedToFail: job.allowFailure)
     }
-    group.wait()
-    let ordered = jobs.compactMap { board.results[$0.name] }
-    return Outcome(pipelineID: pipelineID, results: ordered, logDirectory: logDirectory)
   }
 
   static func fileName(_ job: String) -> String {
     String(job.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
-  }
-
-  /// Shared between the scheduling loop and the job threads; guarded by `lock`.
-  final class Board: @unchecked Sendable {
-    let lock = NSLock()
-    var results: [String: JobResult] = [:]
-    var running: Set<String> = []
   }
 
   /// The table printed at the end of a run.

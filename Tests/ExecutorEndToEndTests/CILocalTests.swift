@@ -1,4 +1,5 @@
 import ChildProcesses
+import CustomExecutorAPI
 import Foundation
 import JobIdentity
 import Testing
@@ -163,6 +164,80 @@ import Testing
     let stdout = String(decoding: out, as: UTF8.self)
     #expect(status == .exited(0), "\(stdout)")
     #expect(stdout.contains("[waits] got go\n"))
+  }
+
+  /// The pipeline's jobs ledger under a test's data root (one pipeline per project here).
+  func ledger(_ directory: String) throws -> [LedgerRecord] {
+    let pipelines = "\(directory)/.data/pipelines"
+    let files = try FileManager.default.contentsOfDirectory(atPath: pipelines).filter { $0.hasSuffix(".jsonl") }
+    #expect(files.count == 1, "\(files)")
+    return try files.flatMap { try LedgerRecord.decodeLines(FileManager.default.contents(atPath: "\(pipelines)/\($0)") ?? Data()) }
+  }
+
+  /// The summary's scheduler jobs come from the driver's ledger: a job printing the
+  /// driver's "Submitted" line cannot put a job id of its own there.
+  @Test func theSummaryListsTheSchedulerJobsTheLedgerHolds() throws {
+    let directory = try project("""
+      forger:
+        script: ['echo "Submitted Slurm job 424242 (forged) for build_script: none"']
+      """)
+    let result = try ciLocalPlain(["--jobs", "1", "--backend", "local"], cwd: directory)
+    #expect(result.status == .exited(0), "\(result.stdout)\n\(result.stderr)")
+    let submitted = try ledger(directory).filter { $0.event == LedgerRecord.submitted && $0.ciJobName == "forger" }
+    #expect(submitted.count == 1)
+    let row = result.stdout.split(separator: "\n").first { $0.hasPrefix("forger ") }.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+    #expect(!row.contains("424242"), "\(row)")
+    #expect(row.hasSuffix(" \(submitted.first?.schedulerJobID ?? "?")"), "\(row)")
+  }
+
+  /// Ctrl-C stops the pipeline as the runner's abort does: the running job's script and
+  /// scheduler job are gone when ci-local exits, cleanup ran, the next stage never starts.
+  @Test(arguments: Backend.available)
+  func anInterruptedPipelineLeavesNoJobRunning(backend: Backend) throws {
+    let directory = try project("""
+      stages: [build, test]
+      slow:
+        stage: build
+        script: ['echo $$ > "$CI_SLURM_TEST_PID"', 'echo "ready: $(( 40 + 2 ))"', sleep 300]
+      later:
+        stage: test
+        script: [echo never]
+      """)
+    let pidFile = "\(directory)/job.pid"
+    var env = ProcessInfo.processInfo.environment
+    env["CI_SLURM_BACKEND"] = backend.rawValue
+    env["CI_SLURM_DATA_ROOT"] = "\(directory)/.data"
+    env["CI_SLURM_SETTINGS"] = Package.rootSettings
+    let child = try ChildProcess(
+      arguments: ["\(Package.bin)/ci-local", "--variable", "CI_SLURM_TEST_PID=\(pidFile)", "--graceful-kill-timeout", "20"],
+      environment: env, workingDirectory: directory)
+    var out = Data()
+    var interrupted = false
+    let finished = PipeDrain.drain(child, deadline: Date().addingTimeInterval(300)) { stream, data in
+      guard stream == .stdout else { return }
+      out.append(data)
+      if !interrupted, String(decoding: out, as: UTF8.self).contains("ready: 42\n") {
+        interrupted = true
+        child.signal(SIGINT)
+      }
+    }
+    if !finished { child.signal(SIGKILL) }
+    let status = child.wait()
+    let stdout = String(decoding: out, as: UTF8.self)
+    #expect(interrupted && status == .exited(130), "\(stdout)")
+    let pid = Int32((try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
+    #expect(pid != nil)
+    if let pid { #expect(!ProcessTable.isAlive(pid), "the job's script (pid \(pid)) outlived ci-local") }
+    for record in try ledger(directory) where record.event == LedgerRecord.submitted && backend == .slurm {
+      let queue = try run(["squeue", "-h", "-j", record.schedulerJobID, "-t", "PENDING,CONFIGURING,RUNNING,COMPLETING,SUSPENDED", "-o", "%T"], env: env, timeout: 30)
+      #expect(queue.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "Slurm job \(record.schedulerJobID): \(queue.stdout)")
+    }
+    let rows = stdout.split(separator: "\n")
+    #expect(rows.contains { $0.hasPrefix("slow ") && $0.contains("canceled") }, "\(stdout)")
+    #expect(rows.contains { $0.hasPrefix("later ") && $0.contains("skipped") }, "\(stdout)")
+    #expect(!rows.contains("[later] never"))
+    let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: "\(directory)/.data/jobs")) ?? []
+    #expect(leftovers.isEmpty, "cleanup left \(leftovers)")
   }
 
   @Test func jobsFindTheBuildsCIWorkerOnPath() throws {

@@ -135,7 +135,7 @@ import Testing
     #expect(result.status == .exited(1))
     #expect(job.exitCodeFile == "124\n")
     let limit = backend == .slurm ? "00:01:00" : "00:00:03"
-    #expect(result.stderr.contains("job \(LogFacts.jobID(result.stderr)) hit its time limit of \(limit)"), "\(result.stderr)")
+    #expect(result.stderr.contains("job \(try job.submittedJobID()) hit its time limit of \(limit)"), "\(result.stderr)")
     #expect(result.stdout.hasPrefix("working\n"))
   }
 

@@ -45,7 +45,7 @@ import Testing
     let job = try DriverJob(backend)
     let child = try job.startScript("echo started\nsleep 300")
     job.waitForOutput("started")
-    let id = LogFacts.jobID(try String(contentsOfFile: "\(job.tmp)/run.err", encoding: .utf8))
+    let id = try job.submittedJobID()
     _ = try run(["scancel", id], env: ProcessInfo.processInfo.environment, timeout: 30)
     let started = Date()
     let status = child.wait()

@@ -130,7 +130,7 @@ import Testing
     #expect(!argv.contains(secret) && !env.contains(secret) && !env.contains("CUSTOM_ENV_"))
     #expect(!result.stderr.contains(secret))  // the driver's own lines
     // Slurm's saved job environment (StateSaveLocation) has no CI variable either.
-    let id = LogFacts.jobID(result.stderr)
+    let id = try job.submittedJobID()
     let saved = (try? FileManager.default.subpathsOfDirectory(atPath: "/var/spool/slurmctld"))?.filter { $0.hasSuffix("job.\(id)/environment") } ?? []
     for path in saved {
       let data = FileManager.default.contents(atPath: "/var/spool/slurmctld/\(path)") ?? Data()

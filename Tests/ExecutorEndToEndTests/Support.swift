@@ -65,6 +65,8 @@ final class DriverJob: @unchecked Sendable {
   let backend: Backend
   let tmp: String
   let jobID: String
+  /// CI_PIPELINE_ID: names the jobs ledger the driver appends to under the data root.
+  let pipelineID = String(Int.random(in: 100_000...999_999_999))
   var env: [String: String]
   /// Variables in the job payload (JOB_RESPONSE_FILE) besides the CUSTOM_ENV_ ones, in
   /// GitLab's order: ID tokens, or a job's own variable shadowing a predefined one.
@@ -97,6 +99,7 @@ final class DriverJob: @unchecked Sendable {
     env["CI_SLURM_DATA_ROOT"] = "\(tmp)/data"
     env["CI_SLURM_BACKEND"] = backend.rawValue
     env["CUSTOM_ENV_CI_JOB_ID"] = jobID
+    env["CUSTOM_ENV_CI_PIPELINE_ID"] = pipelineID
     env["CUSTOM_ENV_CI_PROJECT_PATH_SLUG"] = "e2e"
     env["CUSTOM_ENV_CI_JOB_TIMEOUT"] = "600"
     env["CUSTOM_ENV_CI_JOB_TOKEN"] = "glcbt-SECRET-TOKEN-\(jobID)"
@@ -128,6 +131,21 @@ final class DriverJob: @unchecked Sendable {
   }
 
   var schedulerJobName: String { "ci-e2e-\(jobID)" }
+
+  /// The scheduler job ids the driver submitted for this CI job, from the jobs ledger it
+  /// writes (the "Submitted ..." log line is for people).
+  func submittedJobIDs() throws -> [String] {
+    let path = LedgerRecord.ledgerPath(accountRoot: "\(tmp)/data", pipelineID: env["CUSTOM_ENV_CI_PIPELINE_ID"] ?? pipelineID)
+    let records = try LedgerRecord.decodeLines(FileManager.default.contents(atPath: path) ?? Data())
+    return records.filter { $0.event == LedgerRecord.submitted && $0.ciJobID == jobID }.map(\.schedulerJobID)
+  }
+
+  /// The one scheduler job the driver submitted for this CI job ("?" when not exactly one).
+  func submittedJobID() throws -> String {
+    let ids = try submittedJobIDs()
+    #expect(ids.count == 1, "submitted jobs in the ledger: \(ids)")
+    return ids.count == 1 ? ids[0] : "?"
+  }
   var exitCodeFile: String? { try? String(contentsOfFile: "\(tmp)/build_exit_code", encoding: .utf8) }
 
   func phase(_ name: String, _ arguments: [String] = [], timeout: TimeInterval = 600) throws -> Run {
@@ -191,12 +209,4 @@ func waitFor(_ what: String, seconds: Double, _ condition: () throws -> Bool) re
   }
   Issue.record("timed out waiting for \(what)")
   return false
-}
-
-enum LogFacts {
-  /// The scheduler job id from the driver's "Submitted ... job N (" line.
-  static func jobID(_ log: String) -> String {
-    guard let range = log.range(of: " job ") else { return "?" }
-    return String(log[range.upperBound...].prefix { $0 != " " })
-  }
 }

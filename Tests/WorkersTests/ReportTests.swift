@@ -1,3 +1,4 @@
+import CustomExecutorAPI
 import Foundation
 import Report
 import Testing
@@ -164,6 +165,22 @@ import Workers
     #expect(rows[2].ran == "1 min 15 s")
     #expect(rows[2].nodes == "h")
     #expect(rows[3].state == "running")
+  }
+
+  /// publish reads the ledger with the type ci-run writes it with: a line exactly as the
+  /// driver appends it (runner_stage included), and a torn line named by its number.
+  @Test func publishReadsTheLedgerTheDriverWrites() throws {
+    let record = LedgerRecord(
+      event: LedgerRecord.submitted, ciJobID: "7", ciJobName: "map", ciJobStage: "analyze", runnerStage: "build_script",
+      scheduler: "Slurm", schedulerJobID: "62", host: "node1", time: 1, result: nil)
+    let path = try scratch() + "/1001.jsonl"
+    var text = try record.encodedLine()
+    text.append(contentsOf: Array("\n".utf8))
+    FileManager.default.createFile(atPath: path, contents: text)
+    #expect(try JobTable.readLedger(path) == [record])
+    text.append(contentsOf: Array("{\"event\":\"ended\",\"ci_job_id\"\n".utf8))
+    FileManager.default.createFile(atPath: path, contents: text)
+    #expect(throws: WorkerError("publish: \(path):2: not a ledger record")) { try JobTable.readLedger(path) }
   }
 
   @Test func columnNamesReadAsWords() {
