@@ -1,5 +1,6 @@
 public import ChildProcesses
 public import CustomExecutorAPI
+import SbatchModel
 // FoundationEssentials where there is one: the driver's processes stay small (no ICU).
 #if canImport(FoundationEssentials)
   public import FoundationEssentials
@@ -45,16 +46,15 @@ public struct JobContext: Sendable {
     return trimmed.isEmpty ? "project" : trimmed
   }
 
-  /// The Slurm job name: findable with `squeue --name` and unique per CI job.
-  public var schedulerJobName: String { "ci-\(projectSlug)-\(jobID)" }
+  public var schedulerJobName: String { JobLayout.schedulerJobName(projectSlug: projectSlug, jobID: jobID) }
 
-  /// Per-job state: staged scripts, wrapper, output and status files. Mode 0700.
-  public var jobDirectory: String { "\(accountRoot)/jobs/\(jobID)" }
-  /// Unique per CI job, so concurrent jobs of one project never share a checkout.
-  public var buildsDirectory: String { "\(accountRoot)/builds/\(jobID)" }
+  /// The job's paths (`JobLayout`, which `ci-gen explain` prints too).
+  public var layout: JobLayout { JobLayout(root: accountRoot, jobID: jobID) }
+  public var jobDirectory: String { layout.jobDirectory }
+  public var buildsDirectory: String { layout.buildsDirectory }
   public var cacheDirectory: String { "\(accountRoot)/cache" }
   public var logsDirectory: String { "\(accountRoot)/logs" }
-  public var stateFile: String { "\(jobDirectory)/state.json" }
+  public var stateFile: String { layout.stateFile }
 
   /// The CI job's timeout in seconds, from the job payload (a job variable could lie).
   public var jobTimeoutSeconds: Int? { trusted.timeoutSeconds }

@@ -1,4 +1,5 @@
 public import Scheduling
+public import SbatchModel
 
 // Pure parsers of what Slurm's commands print. No I/O here: tests feed them recorded output
 // (Tests/SlurmTests/Fixtures).
