@@ -156,3 +156,11 @@ import Testing
     ])
   }
 }
+
+@Suite struct SacctRowTests {
+  @Test func fieldsPaddedStepsMarkedBlankLinesDropped() {
+    let rows = SacctRow.parseAll("62_3|vm1|COMPLETED\n\n62_3.batch|vm1|COMPLETED|x\n|no|id\nshort|line\n", fieldCount: 4, minimum: 3)
+    #expect(rows.map(\.fields) == [["62_3", "vm1", "COMPLETED", ""], ["62_3.batch", "vm1", "COMPLETED", "x"]])
+    #expect(rows.map(\.isStep) == [false, true])
+  }
+}
