@@ -1,7 +1,7 @@
 public import ChildProcesses
 public import CustomExecutorAPI
 import SbatchModel
-// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
+import Synchronization
 #if canImport(FoundationEssentials)
   public import FoundationEssentials
 #else
@@ -73,18 +73,9 @@ public struct DriverConsole: Sendable {
 }
 
 /// Set by the CLI's signal handler; the run loop checks it every tick.
-public final class CancellationFlag: @unchecked Sendable {
-  private let lock = Lock()
-  private var value = false
+public final class CancellationFlag: Sendable {
+  private let value = Atomic<Bool>(false)
   public init() {}
-  public var isSet: Bool {
-    lock.lock()
-    defer { lock.unlock() }
-    return value
-  }
-  public func set() {
-    lock.lock()
-    value = true
-    lock.unlock()
-  }
+  public var isSet: Bool { value.load(ordering: .acquiring) }
+  public func set() { value.store(true, ordering: .releasing) }
 }
