@@ -2,10 +2,19 @@
 import PackageDescription
 
 // Module map (dependencies point down):
-//   ci-{config,prepare,run,cleanup} -> ExecutorCLI -> ExecutorCore -> Scheduling -> ChildProcesses
-//                                            |               \-> CustomExecutorAPI
-//                                            \-> Slurm -> Scheduling     (only the CLI picks a backend)
-//   ci-local -> RunnerEmulator -> CustomExecutorAPI, ChildProcesses, Yams
+//   ci-{config,prepare,run,cleanup} -> ExecutorCLI -> ExecutorCore -> Scheduling -> SbatchModel
+//                                           |             |             \-> ChildProcesses -> CChildProcessShims
+//                                           |             \-> SbatchModel, CustomExecutorAPI, JobIdentity -> JWTKit
+//                                           \-> Slurm -> Scheduling, SbatchModel  (only the CLI picks a backend)
+//   ci-gen -> PipelineSpec -> SbatchModel, WorkerTasks, Yams
+//   ci-worker -> Report -> Workers, SbatchModel (sacct lines), Stencil, Yams
+//             -> Workers -> SVD -> NumpyRandom, CLapack;  Workers -> CCurl, Crypto, GRDB
+//             -> WorkerTasks
+//   ci-local -> RunnerEmulator -> CustomExecutorAPI, ChildProcesses, JobIdentity, Yams
+// SbatchModel, PipelineSpec, WorkerTasks and the workers' modules import no executor module.
+//
+// The driver's modules import FoundationEssentials where there is one (`#if canImport`), so
+// the driver's processes stay small (no ICU); the files keep only the #if.
 let strict: [SwiftSetting] = [
   .enableUpcomingFeature("ExistentialAny"),
 ]
@@ -98,7 +107,7 @@ let package = Package(
     // template; Yams reads the .gitlab-ci.yml for the DAG).
     .target(
       name: "Report",
-      dependencies: ["Workers", .product(name: "Stencil", package: "Stencil"), .product(name: "Yams", package: "Yams")],
+      dependencies: ["Workers", "SbatchModel", .product(name: "Stencil", package: "Stencil"), .product(name: "Yams", package: "Yams")],
       swiftSettings: strict),
     .executableTarget(
       name: "ci-worker",

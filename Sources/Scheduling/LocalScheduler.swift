@@ -1,6 +1,5 @@
 public import ChildProcesses
 public import SbatchModel
-// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
 #if canImport(FoundationEssentials)
   public import FoundationEssentials
 #else
