@@ -2,17 +2,27 @@
 import PackageDescription
 
 // Module map (dependencies point down):
-//   ci-{config,prepare,run,cleanup} -> ExecutorCLI -> ExecutorCore -> Scheduling -> ChildProcesses
-//                                            |               \-> CustomExecutorAPI
-//                                            \-> Slurm -> Scheduling     (only the CLI picks a backend)
-//   ci-local -> RunnerEmulator -> CustomExecutorAPI, ChildProcesses, Yams
+//   ci-{config,prepare,run,cleanup} -> ExecutorCLI -> ExecutorCore -> Scheduling -> SbatchModel
+//                                           |             |             \-> ChildProcesses -> CChildProcessShims
+//                                           |             \-> SbatchModel, CustomExecutorAPI, JobIdentity -> JWTKit
+//                                           \-> Slurm -> Scheduling, SbatchModel  (only the CLI picks a backend)
+//   ci-gen -> PipelineSpec -> SbatchModel, WorkerTasks, Yams
+//   ci-worker -> Report -> Workers, SbatchModel (sacct lines), CustomExecutorAPI (ledger), Stencil, Yams
+//             -> Workers -> SVD -> NumpyRandom, CLapack;  Workers -> CCurl, Crypto, GRDB
+//             -> WorkerTasks
+//   ci-local -> RunnerEmulator -> CustomExecutorAPI, ChildProcesses, JobIdentity, Yams
+//   ExecutorTesting (FakeScheduler, ManualClock) -> ExecutorCore, Scheduling: test targets only
+// SbatchModel, PipelineSpec, WorkerTasks and the workers' modules import no executor module
+// (CustomExecutorAPI is the wire contract: the ledger record ci-worker publish reads).
+//
+// The driver's modules import FoundationEssentials where there is one (`#if canImport`), so
+// the driver's processes stay small (no ICU); the files keep only the #if.
 let strict: [SwiftSetting] = [
   .enableUpcomingFeature("ExistentialAny"),
 ]
 
 let package = Package(
   name: "ci-slurm",
-  platforms: [.macOS(.v13)],
   products: [
     .executable(name: "ci-config", targets: ["ci-config"]),
     .executable(name: "ci-prepare", targets: ["ci-prepare"]),
@@ -42,24 +52,28 @@ let package = Package(
     // posix_spawn with process groups, signal resets and pipe draining.
     .target(name: "CChildProcessShims"),
     .target(name: "ChildProcesses", dependencies: ["CChildProcessShims"], swiftSettings: strict),
-    // The Scheduler protocol, the sbatch option vocabulary, and the local backend.
-    .target(name: "Scheduling", dependencies: ["ChildProcesses"], swiftSettings: strict),
+    // The sbatch vocabulary as values: requests and the option table, times, arrays, the
+    // admin's policy, shell words, the job's file layout and sbatch line. No processes.
+    .target(name: "SbatchModel", swiftSettings: strict),
+    // The Scheduler protocol, the job model, command running, and the local backend.
+    .target(name: "Scheduling", dependencies: ["SbatchModel", "ChildProcesses"], swiftSettings: strict),
     // SlurmScheduler and pure parsers of sbatch/squeue/scontrol/sacct output.
-    .target(name: "Slurm", dependencies: ["Scheduling"], swiftSettings: strict),
+    .target(name: "Slurm", dependencies: ["Scheduling", "SbatchModel"], swiftSettings: strict),
     // GitLab ID tokens: verified for run-as identity, minted by ci-local and the tests.
     .target(
       name: "JobIdentity", dependencies: [.product(name: "JWTKit", package: "jwt-kit")], swiftSettings: strict),
     // The four phases as library code; knows Scheduler, never Slurm.
     .target(
-      name: "ExecutorCore", dependencies: ["Scheduling", "CustomExecutorAPI", "JobIdentity"], swiftSettings: strict),
+      name: "ExecutorCore", dependencies: ["Scheduling", "SbatchModel", "CustomExecutorAPI", "JobIdentity"],
+      swiftSettings: strict),
     // Test support only: a scriptable FakeScheduler on a ManualClock, for in-process
     // lifecycle tests of the phases.
-    .target(name: "ExecutorTesting", dependencies: ["ExecutorCore", "Scheduling"], swiftSettings: strict),
+    .target(name: "ExecutorTesting", dependencies: ["ExecutorCore", "Scheduling", "SbatchModel"], swiftSettings: strict),
     // Argument parsing, settings loading, backend choice, the one exit-code mapper.
     .target(
       name: "ExecutorCLI",
       dependencies: [
-        "ExecutorCore", "Slurm", "Scheduling", "CustomExecutorAPI", "ChildProcesses",
+        "ExecutorCore", "Slurm", "Scheduling", "SbatchModel", "CustomExecutorAPI", "ChildProcesses",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ], swiftSettings: strict),
     // Plays gitlab-runner's part: .gitlab-ci.yml subset, scripts, the four phases.
@@ -72,12 +86,12 @@ let package = Package(
     .target(name: "WorkerTasks", swiftSettings: strict),
     // Pipeline specs: model, validation, plan with GitLab's limits, deterministic YAML.
     .target(
-      name: "PipelineSpec", dependencies: ["Scheduling", "WorkerTasks", .product(name: "Yams", package: "Yams")],
+      name: "PipelineSpec", dependencies: ["SbatchModel", "WorkerTasks", .product(name: "Yams", package: "Yams")],
       swiftSettings: strict),
     .executableTarget(
       name: "ci-gen",
       dependencies: [
-        "PipelineSpec", "Scheduling", "Slurm", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "PipelineSpec", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ], swiftSettings: strict),
     // numpy's default_rng (SeedSequence, PCG64, ziggurat normals), bit for bit.
     .target(name: "NumpyRandom", swiftSettings: strict),
@@ -100,7 +114,8 @@ let package = Package(
     .target(
       name: "Report",
       dependencies: [
-        "Workers", "CustomExecutorAPI", .product(name: "Stencil", package: "Stencil"), .product(name: "Yams", package: "Yams"),
+        "Workers", "SbatchModel", "CustomExecutorAPI", .product(name: "Stencil", package: "Stencil"),
+        .product(name: "Yams", package: "Yams"),
       ],
       swiftSettings: strict),
     .executableTarget(
@@ -116,16 +131,17 @@ let package = Package(
       dependencies: [
         "RunnerEmulator", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ], swiftSettings: strict),
-    .testTarget(name: "SlurmTests", dependencies: ["Slurm", "Scheduling"], exclude: ["Fixtures"]),
-    .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "ChildProcesses"]),
+    .testTarget(name: "SbatchModelTests", dependencies: ["SbatchModel"]),
+    .testTarget(name: "SlurmTests", dependencies: ["Slurm", "Scheduling", "SbatchModel"], exclude: ["Fixtures"]),
+    .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "SbatchModel", "ChildProcesses"]),
     .testTarget(
       name: "ExecutorCoreTests",
       dependencies: [
-        "ExecutorCore", "ExecutorTesting", "Scheduling", "CustomExecutorAPI", "JobIdentity",
+        "ExecutorCore", "ExecutorTesting", "Scheduling", "SbatchModel", "CustomExecutorAPI", "JobIdentity",
         .product(name: "JWTKit", package: "jwt-kit"),
       ]),
     .testTarget(name: "RunnerEmulatorTests", dependencies: ["RunnerEmulator"]),
-    .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec", "WorkerTasks"]),
+    .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec", "SbatchModel", "WorkerTasks"]),
     .testTarget(name: "WorkersTests", dependencies: [
         "NumpyRandom", "SVD", "Workers", "Report", "CustomExecutorAPI", .product(name: "GRDB", package: "GRDB.swift"),
       ], exclude: ["Support"]),

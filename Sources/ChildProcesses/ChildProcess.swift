@@ -3,13 +3,13 @@
 #elseif canImport(Darwin)
   import Darwin
 #endif
-// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
 #if canImport(FoundationEssentials)
   public import FoundationEssentials
 #else
   public import Foundation
 #endif
 import CChildProcessShims
+import Synchronization
 
 /// How a child ended.
 public enum TerminationStatus: Equatable, Sendable, CustomStringConvertible {
@@ -54,13 +54,20 @@ public struct SpawnError: Error, Equatable, CustomStringConvertible, Sendable {
 /// Foundation's `Process` cannot put a child in its own process group, which both the runner
 /// emulator (the runner starts each phase as a group leader and signals the group) and the
 /// local backend (a job must outlive nothing but be killable as a whole) need.
-public final class ChildProcess: @unchecked Sendable {
+///
+/// Why posix_spawn and the C shim rather than swift-subprocess 1.0.2, which does offer
+/// process groups, sessions and a uid/gid to run as: its API is async only, while the driver's
+/// phases are synchronous and signal-driven; it runs an executable by path or name, while
+/// `AccountProcess` runs an already opened and verified file with fexecve after dropping to
+/// the account (nothing can swap the file in between); and it needs swift-tools-version 6.2
+/// where this package is 6.0.
+public final class ChildProcess: Sendable {
   public let pid: Int32
   /// Read ends of the pipes, when `.pipe` was asked for.
   public let stdoutFD: Int32?
   public let stderrFD: Int32?
-  private var cachedStatus: TerminationStatus?
-  private let lock = Lock()
+  /// Set once the child is reaped: waitpid may be called only once per child.
+  private let reaped = Mutex<TerminationStatus?>(nil)
 
   /// Starts `arguments[0]` (looked up in `environment["PATH"]` when it has no slash).
   public init(
@@ -178,32 +185,32 @@ public final class ChildProcess: @unchecked Sendable {
   /// Blocks until the child ends; safe to call more than once.
   @discardableResult
   public func wait() -> TerminationStatus {
-    lock.lock()
-    defer { lock.unlock() }
-    if let cachedStatus { return cachedStatus }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 {
-      if errno != EINTR {
-        cachedStatus = .exited(255)
-        return .exited(255)
+    reaped.withLock { cached in
+      if let cached { return cached }
+      var status: Int32 = 0
+      while waitpid(pid, &status, 0) < 0 {
+        if errno != EINTR {
+          cached = .exited(255)
+          return .exited(255)
+        }
       }
+      let decoded = ChildProcess.decode(status)
+      cached = decoded
+      return decoded
     }
-    let decoded = ChildProcess.decode(status)
-    cachedStatus = decoded
-    return decoded
   }
 
   /// Non-blocking: the status if the child has ended.
   public func poll() -> TerminationStatus? {
-    lock.lock()
-    defer { lock.unlock() }
-    if let cachedStatus { return cachedStatus }
-    var status: Int32 = 0
-    let result = waitpid(pid, &status, WNOHANG)
-    guard result == pid else { return nil }
-    let decoded = ChildProcess.decode(status)
-    cachedStatus = decoded
-    return decoded
+    reaped.withLock { cached in
+      if let cached { return cached }
+      var status: Int32 = 0
+      let result = waitpid(pid, &status, WNOHANG)
+      guard result == pid else { return nil }
+      let decoded = ChildProcess.decode(status)
+      cached = decoded
+      return decoded
+    }
   }
 
   static func decode(_ status: Int32) -> TerminationStatus {

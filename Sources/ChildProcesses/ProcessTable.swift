@@ -3,7 +3,6 @@
 #elseif canImport(Darwin)
   import Darwin
 #endif
-// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
 #if canImport(FoundationEssentials)
   public import FoundationEssentials
 #else

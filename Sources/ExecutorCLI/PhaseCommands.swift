@@ -1,7 +1,6 @@
 public import ArgumentParser
 import Dispatch
 import ExecutorCore
-// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
 #if canImport(FoundationEssentials)
   import FoundationEssentials
 #else

@@ -1,7 +1,6 @@
 import ChildProcesses
 import CustomExecutorAPI
 import ExecutorCore
-// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
 #if canImport(FoundationEssentials)
   import FoundationEssentials
 #else

@@ -1,3 +1,5 @@
+public import SbatchModel
+
 /// The admin's settings for the driver (docs/executor.md lists every key with its default).
 public struct DriverSettings: Equatable, Sendable, Codable {
   public enum Backend: String, Sendable, CaseIterable, Codable {
@@ -218,5 +220,3 @@ public struct DriverSettings: Equatable, Sendable, Codable {
     return settings
   }
 }
-
-import Scheduling

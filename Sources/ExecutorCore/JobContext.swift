@@ -1,6 +1,7 @@
 public import ChildProcesses
 public import CustomExecutorAPI
-// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
+import SbatchModel
+import Synchronization
 #if canImport(FoundationEssentials)
   public import FoundationEssentials
 #else
@@ -45,16 +46,15 @@ public struct JobContext: Sendable {
     return trimmed.isEmpty ? "project" : trimmed
   }
 
-  /// The Slurm job name: findable with `squeue --name` and unique per CI job.
-  public var schedulerJobName: String { "ci-\(projectSlug)-\(jobID)" }
+  public var schedulerJobName: String { JobLayout.schedulerJobName(projectSlug: projectSlug, jobID: jobID) }
 
-  /// Per-job state: staged scripts, wrapper, output and status files. Mode 0700.
-  public var jobDirectory: String { "\(accountRoot)/jobs/\(jobID)" }
-  /// Unique per CI job, so concurrent jobs of one project never share a checkout.
-  public var buildsDirectory: String { "\(accountRoot)/builds/\(jobID)" }
+  /// The job's paths (`JobLayout`, which `ci-gen explain` prints too).
+  public var layout: JobLayout { JobLayout(root: accountRoot, jobID: jobID) }
+  public var jobDirectory: String { layout.jobDirectory }
+  public var buildsDirectory: String { layout.buildsDirectory }
   public var cacheDirectory: String { "\(accountRoot)/cache" }
   public var logsDirectory: String { "\(accountRoot)/logs" }
-  public var stateFile: String { "\(jobDirectory)/state.json" }
+  public var stateFile: String { layout.stateFile }
 
   /// The CI job's timeout in seconds, from the job payload (a job variable could lie).
   public var jobTimeoutSeconds: Int? { trusted.timeoutSeconds }
@@ -73,18 +73,9 @@ public struct DriverConsole: Sendable {
 }
 
 /// Set by the CLI's signal handler; the run loop checks it every tick.
-public final class CancellationFlag: @unchecked Sendable {
-  private let lock = Lock()
-  private var value = false
+public final class CancellationFlag: Sendable {
+  private let value = Atomic<Bool>(false)
   public init() {}
-  public var isSet: Bool {
-    lock.lock()
-    defer { lock.unlock() }
-    return value
-  }
-  public func set() {
-    lock.lock()
-    value = true
-    lock.unlock()
-  }
+  public var isSet: Bool { value.load(ordering: .acquiring) }
+  public func set() { value.store(true, ordering: .releasing) }
 }

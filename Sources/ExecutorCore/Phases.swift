@@ -6,6 +6,7 @@ public import CustomExecutorAPI
   import Foundation
 #endif
 public import Scheduling
+public import SbatchModel
 
 /// The driver's name and version, as config_exec reports them.
 public enum DriverInfo {

@@ -7,6 +7,7 @@ public import CustomExecutorAPI
   import Foundation
 #endif
 public import Scheduling
+public import SbatchModel
 
 #if canImport(Glibc)
   import Glibc

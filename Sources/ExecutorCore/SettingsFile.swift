@@ -1,6 +1,10 @@
 /// A small reader for the TOML the admin settings use: `[tables]`, `key = value` with
 /// strings ("basic" and 'literal'), integers, floats, booleans and one-line arrays of those,
 /// and `#` comments. Anything else is an error with its line number, never a guess.
+///
+/// Kept rather than TOMLKit 0.6.0 (which resolves here): TOMLKit links Foundation proper,
+/// and the driver's four executables use FoundationEssentials to stay small (no ICU); the
+/// settings need only this subset.
 public enum SettingsFile {
   public enum Value: Equatable, Sendable {
     case string(String)

@@ -1,7 +1,6 @@
 public import ChildProcesses
 public import CustomExecutorAPI
 import JobIdentity
-// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
 #if canImport(FoundationEssentials)
   public import FoundationEssentials
 #else

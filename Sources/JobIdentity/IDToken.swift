@@ -4,6 +4,7 @@
   public import Foundation
 #endif
 import Dispatch
+import Synchronization
 public import JWTKit
 
 /// The claims of a GitLab CI ID token (`id_tokens:` in .gitlab-ci.yml) that the driver
@@ -227,16 +228,18 @@ func blocking<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) thr
   let box = ResultBox<T>()
   let done = DispatchSemaphore(value: 0)
   Task(executorPreference: QueueExecutor.shared) {
-    do { box.result = .success(try await work()) } catch { box.result = .failure(error) }
+    let outcome: Result<T, any Error>
+    do { outcome = .success(try await work()) } catch { outcome = .failure(error) }
+    box.result.withLock { $0 = outcome }
     done.signal()
   }
   done.wait()
-  return try box.result!.get()
+  return try box.result.withLock { $0 }!.get()
 }
 
-/// Written by the task before it signals, read after the wait: never at the same time.
-final class ResultBox<T>: @unchecked Sendable {
-  var result: Result<T, any Error>?
+/// The task's result, handed to the waiting thread.
+final class ResultBox<T: Sendable>: Sendable {
+  let result = Mutex<Result<T, any Error>?>(nil)
 }
 
 final class QueueExecutor: TaskExecutor {

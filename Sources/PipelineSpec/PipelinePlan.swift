@@ -1,4 +1,4 @@
-import Scheduling
+import SbatchModel
 
 /// The CI jobs a spec becomes, with GitLab's limits enforced: at most 50 `needs` per job
 /// (beyond that the job waits for the earlier stages instead), at most

@@ -1,5 +1,5 @@
 public import Foundation
-import Scheduling
+import SbatchModel
 import WorkerTasks
 import Yams
 

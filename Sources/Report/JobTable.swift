@@ -1,6 +1,7 @@
 // The ledger's record is the driver's wire type (CustomExecutorAPI), read as it writes it.
 public import CustomExecutorAPI
 public import Foundation
+import SbatchModel
 import Workers
 
 /// One CI job of the pipeline as the executor driver saw it (a line of the ledger that
@@ -57,6 +58,7 @@ public enum JobTable {
   /// The fields publish asks sacct for (`sacct -n -P -o ...`), in this order. Without -X,
   /// so the steps' lines (`62_3.batch`) bring MaxRSS, which the allocation line lacks.
   public static let sacctFields = "JobID,NodeList,Submit,Start,End,State,ElapsedRaw,TotalCPU,AllocCPUS,ReqMem,MaxRSS,TimelimitRaw"
+  static let sacctFieldCount = sacctFields.split(separator: ",").count
 
   /// Parses sacct's parsable output; times are the controller's local time, as sacct
   /// prints them (`2026-11-23T10:31:09`, or `Unknown`/`None` while not there yet).
@@ -69,10 +71,8 @@ public enum JobTable {
     // for each full id (array task and step included) the latest submission wins.
     var latest: [String: [String]] = [:]
     var order: [String] = []
-    for line in text.split(whereSeparator: \.isNewline) {
-      var fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
-      guard fields.count >= 6 else { continue }
-      fields += Array(repeating: "", count: max(0, 12 - fields.count))
+    for row in SacctRow.parseAll(text, fieldCount: sacctFieldCount, minimum: 6) {
+      let fields = row.fields
       if let seen = latest[fields[0]] {
         if fields[2] >= seen[2] { latest[fields[0]] = fields }
       } else {

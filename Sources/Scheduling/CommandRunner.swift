@@ -1,5 +1,4 @@
 public import ChildProcesses
-// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
 #if canImport(FoundationEssentials)
   public import FoundationEssentials
 #else
@@ -36,12 +35,6 @@ public struct CommandResult: Equatable, Sendable {
     self.status = status
     self.stdout = stdout
     self.stderr = stderr
-  }
-
-  /// The first non-empty line of stderr, for one-line error messages.
-  public var firstErrorLine: String {
-    let lines = (stderr + "\n" + stdout).split(separator: "\n").map { $0.trimmedWhitespace() }
-    return lines.first { !$0.isEmpty } ?? status.description
   }
 }
 

@@ -1,5 +1,5 @@
 public import ChildProcesses
-// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
+public import SbatchModel
 #if canImport(FoundationEssentials)
   public import FoundationEssentials
 #else

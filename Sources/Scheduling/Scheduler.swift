@@ -1,3 +1,5 @@
+public import SbatchModel
+
 /// A batch system the driver submits CI scripts to. `SlurmScheduler` is the real one;
 /// `LocalScheduler` runs jobs as child processes for a first run without Slurm. The driver's
 /// core only ever sees this protocol.
@@ -69,21 +71,6 @@ public struct BatchJob: Sendable, Equatable {
   /// Task ids: the array's, or [0] for a plain job.
   public var taskIDs: [Int] { (try? request.array)?.taskIDs ?? [0] }
   public var isArray: Bool { request.has("array") }
-}
-
-/// File names inside a job's directory, shared by the wrapper, both backends and the
-/// log follower.
-public enum JobFiles {
-  public static func output(in directory: String, task: Int, isArray: Bool) -> String {
-    isArray ? "\(directory)/output-\(task).log" : "\(directory)/output.log"
-  }
-  /// Slurm's `--output` pattern for the same files.
-  public static func outputPattern(in directory: String, isArray: Bool) -> String {
-    isArray ? "\(directory)/output-%a.log" : "\(directory)/output.log"
-  }
-  public static func status(in directory: String, task: Int, isArray: Bool) -> String {
-    isArray ? "\(directory)/status-\(task)" : "\(directory)/status"
-  }
 }
 
 public struct JobSnapshot: Equatable, Sendable {

@@ -1,3 +1,5 @@
+import SbatchModel
+
 /// The batch script the driver submits. It holds no CI variables (Slurm keeps a copy of
 /// every batch script): it only runs the staged CI script, which sits in a 0700 directory on
 /// shared storage, and records how it ended in the task's status file, atomically.

@@ -1,4 +1,5 @@
 public import Scheduling
+public import SbatchModel
 
 // Pure parsers of what Slurm's commands print. No I/O here: tests feed them recorded output
 // (Tests/SlurmTests/Fixtures).
@@ -183,16 +184,14 @@ public struct SacctRecord: Equatable, Sendable {
   public static let pollFormat = format + ",Reason"
 
   public static func parse(_ line: Substring) -> SacctRecord? {
-    let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
-    guard fields.count >= 6, !fields[0].isEmpty else { return nil }
-    if fields[0].contains(".") { return nil }  // a step row: 123.batch, 123.extern, 123.0
+    guard let row = SacctRow.parse(line, fieldCount: 7, minimum: 6), !row.isStep else { return nil }
     return SacctRecord(
-      rawID: fields[0], jobID: fields[1], state: fields[2], reason: fields.count > 6 ? fields[6] : "",
-      end: SlurmState.taskEnd(state: fields[2], exitCode: fields[3], timeLimit: fields[4], nodes: fields[5]))
+      rawID: row[0], jobID: row[1], state: row[2], reason: row[6],
+      end: SlurmState.taskEnd(state: row[2], exitCode: row[3], timeLimit: row[4], nodes: row[5]))
   }
 
   public static func parseAll(_ text: String) -> [SacctRecord] {
-    text.split(separator: "\n").compactMap(parse)
+    text.split(whereSeparator: \.isNewline).compactMap(parse)
   }
 
   /// Folds one job's rows into the scheduler-neutral snapshot; a row like `123_[2-5%2]` is

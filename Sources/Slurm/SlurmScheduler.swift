@@ -1,4 +1,3 @@
-// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
 #if canImport(FoundationEssentials)
   public import FoundationEssentials
 #else
@@ -6,6 +5,7 @@
 #endif
 public import Scheduling
 import ChildProcesses
+public import SbatchModel
 
 #if canImport(Glibc)
   import Glibc
@@ -64,18 +64,11 @@ public struct SlurmScheduler: Scheduler {
   }
 
   /// The sbatch argv for a job: the driver's own options first, then the user's, then the
-  /// wrapper. Public for `explain` and for tests.
+  /// wrapper (`SbatchCommand`, which `ci-gen explain` prints too).
   public static func sbatchArguments(for job: BatchJob) -> [String] {
-    [
-      "sbatch", "--parsable",
-      "--job-name=\(job.name)",
-      "--output=\(JobFiles.outputPattern(in: job.directory, isArray: job.isArray))",
-      "--chdir=\(job.workingDirectory)",
-      // The environment sbatch sees is already sanitised (no CI variables).
-      "--export=ALL",
-      // A requeue would run the CI script twice into the same log.
-      "--no-requeue",
-    ] + job.request.arguments + [job.wrapperScript]
+    SbatchCommand.arguments(
+      jobName: job.name, script: job.wrapperScript, directory: job.directory, workingDirectory: job.workingDirectory,
+      request: job.request)
   }
 
   /// Submits, and keeps at it while the answer is "not now": a controller that does not

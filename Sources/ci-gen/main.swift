@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
 import PipelineSpec
-import Scheduling
-import Slurm
 
 /// ci-gen: a pipeline spec in, a valid, limit-aware .gitlab-ci.yml out.
 struct CIGen: ParsableCommand {
@@ -186,17 +184,7 @@ struct Explain: ParsableCommand {
   func run() throws {
     try reporting {
       let plan = try SpecArgument.parse([spec]).plan()
-      print("# The executor adds the admin's default_parameters (settings) before each job's own; <...> are per-job paths.")
-      for job in plan.jobs {
-        var request = try JobRequest.parse(job.schedulerParameters)
-        if !request.has("time") { request.options.append(.init("time", String((job.timeoutSeconds + 59) / 60))) }
-        let batch = BatchJob(
-          name: "ci-<project-slug>-<CI_JOB_ID>", wrapperScript: "<data_root>/jobs/<CI_JOB_ID>/build_script-1/wrapper.sh",
-          directory: "<data_root>/jobs/<CI_JOB_ID>/build_script-1", workingDirectory: "<data_root>/builds/<CI_JOB_ID>",
-          request: request, environment: [:])
-        print("\(job.name):")
-        print("  " + SlurmScheduler.sbatchArguments(for: batch).map(ShellWords.quote).joined(separator: " "))
-      }
+      for line in try SbatchExplanation.lines(for: plan) { print(line) }
     }
   }
 }

@@ -1,5 +1,6 @@
 import Scheduling
 import Testing
+import SbatchModel
 
 /// The caps are on what Slurm would allocate (issue #12's escapes, each one here).
 @Suite struct CapsTests {

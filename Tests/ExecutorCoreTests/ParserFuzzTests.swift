@@ -2,6 +2,7 @@ import ExecutorCore
 import Foundation
 import Scheduling
 import Testing
+import SbatchModel
 
 /// Random and adversarial strings, thousands of cases: never a crash, never a shell; always
 /// a valid argv or one error.

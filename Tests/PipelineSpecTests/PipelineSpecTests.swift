@@ -375,3 +375,17 @@ func repositoryWithManyItems() throws -> String {
     #expect(result.err == "ci-gen: 60 items make the jobs read an items list beside the pipeline file; write it with -o FILE (stdout has no beside)\n")
   }
 }
+
+@Suite struct SbatchExplanationTests {
+  /// The line is the driver's own (`SbatchCommand`, `JobLayout`) with placeholders.
+  @Test func explainsTheDriversOwnLine() throws {
+    let spec = try PipelineSpec.parse("pipeline: p\nstages:\n  - {name: hello, script: [echo hi]}\n", file: "p.yml")
+    let lines = try SbatchExplanation.lines(for: try PipelinePlan(spec: spec, manifest: "m.tsv"))
+    #expect(lines.dropFirst() == [
+      "hello:",
+      "  sbatch --parsable '--job-name=ci-<project-slug>-<CI_JOB_ID>'"
+        + " '--output=<data_root>/jobs/<CI_JOB_ID>/build_script-1/output.log' '--chdir=<data_root>/builds/<CI_JOB_ID>'"
+        + " --export=ALL --no-requeue --time=01:00:00 '<data_root>/jobs/<CI_JOB_ID>/build_script-1/wrapper.sh'",
+    ])
+  }
+}

@@ -2,6 +2,7 @@ import ChildProcesses
 import Foundation
 import Scheduling
 import Testing
+import SbatchModel
 
 @Suite struct LocalSchedulerTests {
   func job(_ script: String, options: String = "") throws -> BatchJob {

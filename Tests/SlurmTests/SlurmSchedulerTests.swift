@@ -3,6 +3,7 @@ import Foundation
 import Scheduling
 import Slurm
 import Testing
+import SbatchModel
 
 /// Replays recorded answers per command; records what was run.
 final class ScriptedCommandRunner: CommandRunner, @unchecked Sendable {

@@ -1,6 +1,6 @@
 /// Slurm's time-limit notation: `minutes`, `minutes:seconds`, `hours:minutes:seconds`,
 /// `days-hours`, `days-hours:minutes`, `days-hours:minutes:seconds`, `UNLIMITED`.
-/// It lives with the job model because both backends and the admin caps use it.
+/// It lives with the sbatch model because both backends, the admin caps and ci-gen use it.
 public enum SlurmTime {
   public struct ParseError: Error, Equatable, CustomStringConvertible, Sendable {
     public var message: String
@@ -51,6 +51,10 @@ public enum SlurmTime {
     let clock = "\(pad(hours)):\(pad(minutes)):\(pad(secs))"
     return days > 0 ? "\(days)-\(clock)" : clock
   }
+
+  /// The `--time` minutes a CI job timeout gets: Slurm counts whole minutes, and the job
+  /// must never get less than the CI job may run.
+  public static func minutes(covering seconds: Int) -> Int { (seconds + 59) / 60 }
 
   private static func pad(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import Scheduling
+import SbatchModel
 import Testing
 
 @Suite struct ShellWordsTests {
@@ -120,31 +120,47 @@ import Testing
   }
 }
 
-@Suite struct WrapperScriptTests {
-  @Test func statusFileForms() {
-    #expect(WrapperScript.parseStatus("exit 0\n") == .exited(0))
-    #expect(WrapperScript.parseStatus("exit 3\n") == .exited(3))
-    #expect(WrapperScript.parseStatus("terminated 143\n") == .terminated(143))
-    #expect(WrapperScript.parseStatus("exit") == nil)
-    #expect(WrapperScript.parseStatus("") == nil)
+@Suite struct TimeLimitTests {
+  /// The one minutes rule the driver and `ci-gen explain` share: never less than the CI
+  /// job's timeout, in Slurm's whole minutes.
+  @Test func minutesCoverTheTimeout() {
+    #expect(SlurmTime.minutes(covering: 60) == 1)
+    #expect(SlurmTime.minutes(covering: 61) == 2)
+    #expect(SlurmTime.minutes(covering: 3600) == 60)
   }
 
-  @Test func wrapperHoldsNoVariablesAndRecordsStatus() throws {
-    let directory = try makeTemporaryDirectory()
-    let stage = "\(directory)/script.sh"
-    try "echo out; exit 5\n".write(toFile: stage, atomically: true, encoding: .utf8)
-    let wrapper = WrapperScript.render(stageScript: stage, directory: directory)
-    #expect(!wrapper.contains("export "))
-    try wrapper.write(toFile: "\(directory)/wrapper.sh", atomically: true, encoding: .utf8)
-    let result = try ProcessCommandRunner().run(Command(["bash", "\(directory)/wrapper.sh"], environment: ["PATH": "/usr/bin:/bin"]))
-    #expect(result.status == .exited(5))
-    #expect(result.stdout == "out\n")
-    #expect(try String(contentsOfFile: "\(directory)/status", encoding: .utf8) == "exit 5\n")
+  @Test func policyWithoutCapsAddsTheCoveringMinutes() throws {
+    let request = try OptionPolicy().request(defaults: JobRequest(), user: JobRequest.parse("-c 2"), timeoutSeconds: 3601)
+    #expect(request.value(of: "time") == "61")
   }
 }
 
-func makeTemporaryDirectory() throws -> String {
-  let path = NSTemporaryDirectory() + "ci-slurm-test-" + UUID().uuidString
-  try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-  return path
+@Suite struct JobLayoutTests {
+  @Test func pathsUnderTheRoot() {
+    let layout = JobLayout(root: "/data", jobID: "42")
+    #expect(layout.jobDirectory == "/data/jobs/42")
+    #expect(layout.buildsDirectory == "/data/builds/42")
+    #expect(layout.stateFile == "/data/jobs/42/state.json")
+    #expect(layout.stageDirectory("build_script", attempt: 2) == "/data/jobs/42/build_script-2")
+    #expect(JobFiles.wrapper(in: "/d") == "/d/wrapper.sh")
+    #expect(JobLayout.schedulerJobName(projectSlug: "group-app", jobID: "42") == "ci-group-app-42")
+  }
+
+  @Test func sbatchLineNamesArrayOutputsPerTask() throws {
+    let words = SbatchCommand.arguments(
+      jobName: "ci-p-1", script: "/d/wrapper.sh", directory: "/d", workingDirectory: "/b",
+      request: try JobRequest.parse("--array=0-3 -c 2"))
+    #expect(words == [
+      "sbatch", "--parsable", "--job-name=ci-p-1", "--output=/d/output-%a.log", "--chdir=/b", "--export=ALL",
+      "--no-requeue", "--array=0-3", "--cpus-per-task=2", "/d/wrapper.sh",
+    ])
+  }
+}
+
+@Suite struct SacctRowTests {
+  @Test func fieldsPaddedStepsMarkedBlankLinesDropped() {
+    let rows = SacctRow.parseAll("62_3|vm1|COMPLETED\n\n62_3.batch|vm1|COMPLETED|x\n|no|id\nshort|line\n", fieldCount: 4, minimum: 3)
+    #expect(rows.map(\.fields) == [["62_3", "vm1", "COMPLETED", ""], ["62_3.batch", "vm1", "COMPLETED", "x"]])
+    #expect(rows.map(\.isStep) == [false, true])
+  }
 }

@@ -63,11 +63,11 @@ public struct OptionPolicy: Equatable, Sendable, Codable {
     if let cap = maxTimeSeconds {
       if size.timeSeconds == nil {
         // Slurm counts whole minutes; never less than the CI job may run, never over the cap.
-        let wanted = timeoutSeconds.map { ($0 + 59) / 60 * 60 } ?? cap
+        let wanted = timeoutSeconds.map { SlurmTime.minutes(covering: $0) * 60 } ?? cap
         request.options.append(.init("time", String(max(1, min(wanted, cap) / 60))))
       }
     } else if !request.has("time"), let timeout = timeoutSeconds, timeout > 0 {
-      request.options.append(.init("time", String((timeout + 59) / 60)))
+      request.options.append(.init("time", String(SlurmTime.minutes(covering: timeout))))
     }
     if let cap = maxMemoryMB, size.memoryMB == nil {
       request.options.append(.init("mem", "\(max(1, cap / size.nodes))M"))
