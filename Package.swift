@@ -7,10 +7,11 @@ import PackageDescription
 //                                           |             \-> SbatchModel, CustomExecutorAPI, JobIdentity -> JWTKit
 //                                           \-> Slurm -> Scheduling, SbatchModel  (only the CLI picks a backend)
 //   ci-gen -> PipelineSpec -> SbatchModel, WorkerTasks, Yams
-//   ci-worker -> Report -> Workers, SbatchModel (sacct lines), CustomExecutorAPI (ledger), Stencil, Yams
+//   ci-worker -> CustomExecutorAPI (the ledger variable), Report -> Workers, SbatchModel (sacct lines), CustomExecutorAPI (ledger), Stencil, Yams
 //             -> Workers -> SVD -> NumpyRandom, CLapack;  Workers -> CCurl, Crypto, GRDB
 //             -> WorkerTasks
 //   ci-local -> RunnerEmulator -> CustomExecutorAPI, ChildProcesses, JobIdentity, Yams
+//   AtomicFiles (the one atomic write) <- ExecutorCore, Workers, Report, ci-gen
 //   ExecutorTesting (FakeScheduler, ManualClock) -> ExecutorCore, Scheduling: test targets only
 // SbatchModel, PipelineSpec, WorkerTasks and the workers' modules import no executor module
 // (CustomExecutorAPI is the wire contract: the ledger record ci-worker publish reads).
@@ -49,6 +50,9 @@ let package = Package(
   targets: [
     // The runner's wire contract: env names, config JSON, stage names. Foundation only.
     .target(name: "CustomExecutorAPI", swiftSettings: strict),
+    // The one atomic file write (temporary beside, O_EXCL|O_NOFOLLOW, rename): the driver's
+    // private files, the workers' outputs, ci-gen's pipeline.
+    .target(name: "AtomicFiles", swiftSettings: strict),
     // posix_spawn with process groups, signal resets and pipe draining.
     .target(name: "CChildProcessShims"),
     .target(name: "ChildProcesses", dependencies: ["CChildProcessShims"], swiftSettings: strict),
@@ -64,7 +68,7 @@ let package = Package(
       name: "JobIdentity", dependencies: [.product(name: "JWTKit", package: "jwt-kit")], swiftSettings: strict),
     // The four phases as library code; knows Scheduler, never Slurm.
     .target(
-      name: "ExecutorCore", dependencies: ["Scheduling", "SbatchModel", "CustomExecutorAPI", "JobIdentity"],
+      name: "ExecutorCore", dependencies: ["Scheduling", "SbatchModel", "CustomExecutorAPI", "JobIdentity", "AtomicFiles"],
       swiftSettings: strict),
     // Test support only: a scriptable FakeScheduler on a ManualClock, for in-process
     // lifecycle tests of the phases.
@@ -91,7 +95,7 @@ let package = Package(
     .executableTarget(
       name: "ci-gen",
       dependencies: [
-        "PipelineSpec", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "PipelineSpec", "AtomicFiles", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ], swiftSettings: strict),
     // numpy's default_rng (SeedSequence, PCG64, ziggurat normals), bit for bit.
     .target(name: "NumpyRandom", swiftSettings: strict),
@@ -105,7 +109,7 @@ let package = Package(
     .target(
       name: "Workers",
       dependencies: [
-        "SVD", "CCurl", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift"),
+        "SVD", "CCurl", "AtomicFiles", .product(name: "Crypto", package: "swift-crypto"), .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "GRDBSQLite", package: "GRDB.swift"),
       ],
       swiftSettings: strict),
@@ -114,13 +118,13 @@ let package = Package(
     .target(
       name: "Report",
       dependencies: [
-        "Workers", "SbatchModel", "CustomExecutorAPI", .product(name: "Stencil", package: "Stencil"),
+        "Workers", "SbatchModel", "CustomExecutorAPI", "AtomicFiles", .product(name: "Stencil", package: "Stencil"),
         .product(name: "Yams", package: "Yams"),
       ],
       swiftSettings: strict),
     .executableTarget(
       name: "ci-worker",
-      dependencies: ["Workers", "Report", "SVD", "WorkerTasks", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Workers", "Report", "SVD", "WorkerTasks", "CustomExecutorAPI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       swiftSettings: strict),
     .executableTarget(name: "ci-config", dependencies: ["ExecutorCLI"], swiftSettings: strict),
     .executableTarget(name: "ci-prepare", dependencies: ["ExecutorCLI"], swiftSettings: strict),
@@ -131,6 +135,7 @@ let package = Package(
       dependencies: [
         "RunnerEmulator", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ], swiftSettings: strict),
+    .testTarget(name: "AtomicFilesTests", dependencies: ["AtomicFiles"]),
     .testTarget(name: "SbatchModelTests", dependencies: ["SbatchModel"]),
     .testTarget(name: "SlurmTests", dependencies: ["Slurm", "Scheduling", "SbatchModel"], exclude: ["Fixtures"]),
     .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "SbatchModel", "ChildProcesses"]),

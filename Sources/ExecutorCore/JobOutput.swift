@@ -1,4 +1,5 @@
 public import Scheduling
+import SbatchModel
 #if canImport(FoundationEssentials)
   import FoundationEssentials
 #else

@@ -1,4 +1,3 @@
-// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
 #if canImport(FoundationEssentials)
   public import FoundationEssentials
 #else

@@ -1,5 +1,4 @@
 public import CustomExecutorAPI
-// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
 #if canImport(FoundationEssentials)
   import FoundationEssentials
 #else

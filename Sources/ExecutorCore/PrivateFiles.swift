@@ -1,3 +1,4 @@
+import AtomicFiles
 #if canImport(FoundationEssentials)
   public import FoundationEssentials
 #else
@@ -23,14 +24,12 @@ public enum PrivateFiles {
     try manager.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
   }
 
+  /// Atomically (`AtomicFiles`), with exactly this mode.
   public static func write(_ data: Data, to path: String, mode: Int = 0o600) throws {
-    let temporary = "\(path).tmp-\(ProcessInfo.processInfo.processIdentifier)"
-    guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: mode]) else {
-      throw DriverFailure.system("cannot write \(temporary)")
-    }
-    if rename(temporary, path) != 0 {
-      unlink(temporary)
-      throw DriverFailure.system("cannot write \(path): \(String(cString: strerror(errno)))")
+    do {
+      try AtomicFiles.write(data, to: path, mode: mode_t(mode))
+    } catch {
+      throw DriverFailure.system(error.description)
     }
   }
 }

@@ -1,6 +1,5 @@
 import ChildProcesses
 public import CustomExecutorAPI
-// FoundationEssentials where there is one: the driver's processes stay small (no ICU).
 #if canImport(FoundationEssentials)
   import FoundationEssentials
 #else
@@ -66,7 +65,7 @@ public struct RunPhase: Sendable {
   }
 
   func runLocally(script: Data, stage: RunStage) throws {
-    let path = "\(try nextStageDirectory(stage))/script.sh"
+    let path = JobFiles.stageScript(in: try nextStageDirectory(stage))
     try PrivateFiles.write(script, to: path, mode: 0o700)
     let child: ChildProcess
     do {
@@ -96,8 +95,9 @@ public struct RunPhase: Sendable {
   func nextStageDirectory(_ stage: RunStage) throws -> String {
     try PrivateFiles.makeDirectory(context.jobDirectory)
     var attempt = 1
-    while FileManager.default.fileExists(atPath: "\(context.jobDirectory)/\(stage)-\(attempt)") { attempt += 1 }
-    let directory = "\(context.jobDirectory)/\(stage)-\(attempt)"
+    let layout = context.layout
+    while FileManager.default.fileExists(atPath: layout.stageDirectory(stage.description, attempt: attempt)) { attempt += 1 }
+    let directory = layout.stageDirectory(stage.description, attempt: attempt)
     try PrivateFiles.makeDirectory(directory)
     return directory
   }
@@ -110,8 +110,8 @@ public struct RunPhase: Sendable {
       throw DriverFailure.build(exitCode: 1, message: error.message)
     }
     let directory = try nextStageDirectory(stage)
-    let stagedScript = "\(directory)/script.sh"
-    let wrapper = "\(directory)/wrapper.sh"
+    let stagedScript = JobFiles.stageScript(in: directory)
+    let wrapper = JobFiles.wrapper(in: directory)
     try PrivateFiles.write(script, to: stagedScript, mode: 0o700)
     try PrivateFiles.write(
       Data(WrapperScript.render(stageScript: stagedScript, directory: directory).utf8), to: wrapper, mode: 0o700)
@@ -158,7 +158,7 @@ public struct RunPhase: Sendable {
     // listed as running, and cleanup skips finished submissions: cancel it here. A build
     // failure wrote its status file, so that job has ended and needs no extra RPC.
     if case .some(.system) = verdict { try? scheduler.cancel(id) }
-    entry.event = "ended"
+    entry.event = LedgerRecord.ended
     entry.result = verdict == nil ? "succeeded" : "failed"
     entry.time = clock.now.timeIntervalSince1970
     ledger?.append(entry)

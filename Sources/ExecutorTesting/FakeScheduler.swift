@@ -1,4 +1,5 @@
 import Foundation
+import SbatchModel
 import Scheduling
 import Synchronization
 

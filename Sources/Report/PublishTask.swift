@@ -1,3 +1,4 @@
+import AtomicFiles
 public import Foundation
 import Workers
 
@@ -71,8 +72,8 @@ public struct PublishTask {
       title: title, description: description, source: source, figures: set, figureDirectory: figureDirectory, pipeline: pipeline,
       template: text)
     let html = try publisher.render()
-    try AtomicFile.write(plotly, to: "\(out)/plotly.min.js")
-    try AtomicFile.write(html, to: page)
+    try AtomicFiles.write(plotly, to: "\(out)/plotly.min.js", makeDirectories: true)
+    try AtomicFiles.write(html, to: page, makeDirectories: true)
     try UpToDate.record(recipe, for: page)
     log("publish: \(page): \(set.figures.count) figures, \(pipeline.jobs.count) CI jobs; \(set.headline)")
   }

@@ -1,3 +1,4 @@
+import AtomicFiles
 import Foundation
 import Workers
 
@@ -164,7 +165,7 @@ public enum Visualize {
       },
     ]]
     let figure: Plotly.Figure = ["data": traces, "layout": layout]
-    try AtomicFile.write(Plotly.json(figure), to: "\(directory)/svd-dashboard.plotly.json")
+    try AtomicFiles.write(Plotly.json(figure), to: "\(directory)/svd-dashboard.plotly.json", makeDirectories: true)
     let mean = alignments.reduce(0, +) / Double(alignments.count)
     let figures = [
       FigureSet.Figure(
@@ -345,7 +346,7 @@ public enum Visualize {
         },
     ]]
     let figure: Plotly.Figure = ["data": traces, "layout": layout]
-    try AtomicFile.write(Plotly.json(figure), to: "\(directory)/signals.plotly.json")
+    try AtomicFiles.write(Plotly.json(figure), to: "\(directory)/signals.plotly.json", makeDirectories: true)
     let step = tables.map(\.table.step).max() ?? 1
     let figures = [
       FigureSet.Figure(

@@ -3,6 +3,8 @@
 public enum JobFiles {
   /// The batch script sbatch runs: it runs the staged CI script and writes the status files.
   public static func wrapper(in directory: String) -> String { "\(directory)/wrapper.sh" }
+  /// The runner's stage script, staged for the wrapper (or for bash, for a local stage).
+  public static func stageScript(in directory: String) -> String { "\(directory)/script.sh" }
   public static func output(in directory: String, task: Int, isArray: Bool) -> String {
     isArray ? "\(directory)/output-\(task).log" : "\(directory)/output.log"
   }

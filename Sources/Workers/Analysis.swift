@@ -1,3 +1,4 @@
+import AtomicFiles
 import GRDB
 import Foundation
 
@@ -332,7 +333,7 @@ public enum ItemAnalysis {
   public static func writeJSON<Value: Encodable>(_ value: Value, to path: String) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    try AtomicFile.write(encoder.encode(value) + Data("\n".utf8), to: path)
+    try AtomicFiles.write(encoder.encode(value) + Data("\n".utf8), to: path, makeDirectories: true)
   }
 
   public static func readJSON<Value: Decodable>(_ type: Value.Type, from path: String) throws -> Value {

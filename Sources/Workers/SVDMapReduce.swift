@@ -1,3 +1,4 @@
+import AtomicFiles
 import Foundation
 public import SVD
 
@@ -177,7 +178,7 @@ public struct SVDMap {
     for row in try store.rows(integerCount: 3) {
       text += (row.integers.map(String.init) + row.reals.map { "\($0)" }).joined(separator: ",") + "\n"
     }
-    try AtomicFile.write(text, to: path)
+    try AtomicFiles.write(text, to: path, makeDirectories: true)
   }
 }
 

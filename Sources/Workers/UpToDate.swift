@@ -1,3 +1,4 @@
+import AtomicFiles
 public import Foundation
 
 /// What made an output: the SHA-256 of each input it was computed from and the parameters
@@ -48,7 +49,7 @@ public enum UpToDate {
   public static func record(_ recipe: Recipe, for output: String) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    try AtomicFile.write(encoder.encode(recipe) + Data("\n".utf8), to: recordPath(for: output))
+    try AtomicFiles.write(encoder.encode(recipe) + Data("\n".utf8), to: recordPath(for: output), makeDirectories: true)
   }
 
   /// The SHA-256 of a file's bytes, read in 1 MiB pieces.

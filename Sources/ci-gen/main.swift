@@ -1,4 +1,5 @@
 import ArgumentParser
+import AtomicFiles
 import Foundation
 import PipelineSpec
 
@@ -74,50 +75,14 @@ func reporting(_ body: () throws -> Void) throws {
   }
 }
 
-/// Writes every file beside its target first and renames them only when all are written,
-/// so a failure never leaves a half-written, truncated or lone file under a final name.
+/// Writes the pipeline and its items list together (`AtomicFiles`): a failure never leaves
+/// a half-written, truncated or lone file under a final name.
 func writeAtomically(_ files: [(text: String, path: String)]) throws {
-  var staged: [(temporary: String, path: String)] = []
-  func cannot(_ path: String, _ reason: String) -> SpecError {
-    for file in staged { unlink(file.temporary) }
-    return SpecError(file: path, line: 0, column: 0, message: "cannot write \(path): \(reason)")
+  do {
+    try AtomicFiles.write(files.map { (Data($0.text.utf8), $0.path) }, makeDirectories: true)
+  } catch {
+    throw SpecError(file: error.path, line: 0, column: 0, message: error.description)
   }
-  for file in files {
-    let url = URL(fileURLWithPath: file.path)
-    let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
-    if let failed = makeDirectories(url.deletingLastPathComponent().path) ?? create(temporary, file.text) {
-      throw cannot(file.path, String(cString: strerror(failed)))
-    }
-    staged.append((temporary, file.path))
-  }
-  for file in staged where rename(file.temporary, file.path) != 0 {
-    throw cannot(file.path, String(cString: strerror(errno)))
-  }
-}
-
-/// `mkdir -p`, or the errno that stopped it (the OS's reason goes in the error).
-func makeDirectories(_ path: String) -> Int32? {
-  var current = ""
-  for part in path.split(separator: "/") {
-    current += "/\(part)"
-    if mkdir(current, 0o755) != 0 && errno != EEXIST { return errno }
-  }
-  return nil
-}
-
-/// Writes `text` to a new file at `path`, or the errno of what failed.
-func create(_ path: String, _ text: String) -> Int32? {
-  let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-  guard fd >= 0 else { return errno }
-  defer { close(fd) }
-  let bytes = Array(text.utf8)
-  var offset = 0
-  while offset < bytes.count {
-    let count = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    if count < 0 { return errno }
-    offset += count
-  }
-  return nil
 }
 
 struct Generate: ParsableCommand {

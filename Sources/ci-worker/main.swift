@@ -1,4 +1,5 @@
 import ArgumentParser
+import CustomExecutorAPI
 import Foundation
 import Report
 import SVD
@@ -241,7 +242,7 @@ struct PublishCommand: ParsableCommand {
       var task = PublishTask(
         title: title, description: description ?? environment("PIPELINE_DESCRIPTION") ?? "",
         source: source ?? environment("PIPELINE_SOURCE") ?? "not stated", figureDirectory: directory, out: out, log: logLine)
-      task.ledger = jobs ?? environment("CI_SLURM_JOBS_LEDGER")
+      task.ledger = jobs ?? environment(DriverVariable.jobsLedger)
       task.pipelineFile = pipelineFile
       task.pipelineFileCandidates = [environment("CI_CONFIG_PATH"), ".gitlab-ci.yml"].compactMap { $0 }
       task.plotlyJS = plotlyJs ?? environment("PLOTLY_JS")

@@ -2,6 +2,7 @@ import CustomExecutorAPI
 import ExecutorCore
 import ExecutorTesting
 import Foundation
+import SbatchModel
 import Scheduling
 import Synchronization
 import Testing
