@@ -162,6 +162,11 @@ public struct JobWatch: Sendable {
     case .waitingForStatuses(let until):
       if statuses.count == tasks.count || now >= until { return actions + end(now: now) }
     case .settling(let attempt, let nextAsk):
+      // The tasks are over; a stop now ends the wait for their end states at once.
+      if seen.cancelRequested {
+        cancelledAt = cancelledAt ?? now
+        return actions + finish(now: now)
+      }
       if let answer = seen.ends {
         if case .success(let answered) = answer { ends = answered }
         if case .failure(let error) = answer, attempt == 1 {

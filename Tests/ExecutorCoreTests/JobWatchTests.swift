@@ -77,4 +77,14 @@ import Testing
     let actions = watch.step(seen(30.1) { $0.pendingReason = "QOSMaxJobsPerUserLimit" })
     #expect(actions.contains(.note("Job 5 is waiting in the queue (QOSMaxJobsPerUserLimit), 30s so far")))
   }
+
+  @Test func aStopWhileEndStatesSettleEndsTheWaitAtOnce() {
+    var watch = watch()
+    _ = watch.step(seen(0) { $0.snapshot = .success(JobSnapshot(tasks: [0: .ended])) })
+    #expect(watch.step(seen(1.1)) == [.drainToEnd, .askEnds])
+    let completing = TaskEnds(byTask: [0: TaskEnd(kind: .other("COMPLETING"))])
+    #expect(watch.step(seen(1.2) { $0.ends = .success(completing) }).isEmpty)
+    let actions = watch.step(seen(1.3) { $0.cancelRequested = true })
+    #expect(actions.last == .finish(verdict: .build(exitCode: 143, message: "Slurm job 5 was cancelled because the CI job was stopped"), ended: true))
+  }
 }
