@@ -227,7 +227,9 @@ public struct SlurmScheduler: Scheduler {
               environment: environment, timeout: retry.commandTimeout))
     if accountedFirst.status.isSuccess {
       let records = SacctRecord.parseAll(accountedFirst.stdout)
-      let settled = !records.isEmpty && records.allSatisfy { SlurmState.taskState($0.state, reason: "") == .ended }
+      // COMPLETING is over for the watch but not an end state yet: slurmctld knows sooner.
+      let settled = !records.isEmpty
+        && records.allSatisfy { SlurmState.taskState($0.state, reason: "") == .ended && !$0.state.hasPrefix("COMPLETING") }
       if settled {
         var ends = TaskEnds()
         for record in records {

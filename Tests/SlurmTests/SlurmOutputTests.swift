@@ -137,6 +137,9 @@ func fixture(_ path: String) throws -> String {
     #expect(SlurmState.taskEnd(state: "PREEMPTED", exitCode: "0:0", timeLimit: nil, nodes: nil).kind == .preempted)
     #expect(SlurmState.taskEnd(state: "OUT_OF_MEMORY", exitCode: "0:125", timeLimit: nil, nodes: nil).kind == .outOfMemory)
     #expect(SlurmState.taskEnd(state: "COMPLETING", exitCode: "0:0", timeLimit: nil, nodes: nil).kind == .other("COMPLETING"))
+    // The batch script has exited: the task is over for the watch, its end state not yet.
+    #expect(SlurmState.taskState("COMPLETING", reason: "") == .ended)
+    #expect(SlurmState.taskState("RUNNING", reason: "") == .running)
   }
 }
 
