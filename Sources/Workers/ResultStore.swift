@@ -51,6 +51,9 @@ public final class ResultStore {
   public init(readingFrom path: String, table: String) throws {
     var configuration = Configuration()
     configuration.readonly = true
+    // Other array tasks write their shards meanwhile (svd-map looks into them for seeds
+    // already stored): wait for their commit rather than fail with "database is locked".
+    configuration.busyMode = .timeout(30)
     self.path = path
     self.table = table
     columns = []
