@@ -47,11 +47,13 @@ public struct PublishTask {
     for fact in facts { parameters["fact \(fact.label)"] = fact.value }
     let page = "\(out)/index.html"
     let recipe = try Recipe.hashing(task: "publish", files: files, parameters: parameters)
-    if !force, UpToDate.isCurrent(recipe, outputs: [page, "\(out)/plotly.min.js"]) {
+    // The record is kept beside the directory (`.public.made-from.json`), not in it:
+    // everything in it is published.
+    if !force, UpToDate.isCurrent(recipe, outputs: [out, page, "\(out)/plotly.min.js"]) {
       log("up to date: publish \(page) (from these \(files.count) inputs; --force renders again)")
       return
     }
-    UpToDate.forget(page)
+    UpToDate.forget(out)
     let set = try Publisher.figureSet(directory: figureDirectory)
     var pipeline = Publisher.Pipeline(jobs: [])
     if let ledger {
@@ -74,7 +76,7 @@ public struct PublishTask {
     let html = try publisher.render()
     try AtomicFiles.write(plotly, to: "\(out)/plotly.min.js", makeDirectories: true)
     try AtomicFiles.write(html, to: page, makeDirectories: true)
-    try UpToDate.record(recipe, for: page)
+    try UpToDate.record(recipe, for: out)
     log("publish: \(page): \(set.figures.count) figures, \(pipeline.jobs.count) CI jobs; \(set.headline)")
   }
 

@@ -34,18 +34,49 @@ import Testing
 
     /// Copies the example, generates its pipeline and runs it; returns the report's path.
     func runExample(_ name: String, variables: [String]) throws -> String {
+      let project = try copyExample(name)
+      _ = try runPipeline(project, variables: variables)
+      let pipelines = try FileManager.default.contentsOfDirectory(atPath: "\(project)/.ci-local/pipelines")
+      try #require(pipelines.count == 1)
+      return "\(project)/.ci-local/pipelines/\(pipelines[0])/artifacts/publish/public/index.html"
+    }
+
+    func copyExample(_ name: String) throws -> String {
       let project = "\(tmp)/\(name)"
       try FileManager.default.copyItem(atPath: "\(Package.root)/examples/\(name)", toPath: project)
       try? FileManager.default.removeItem(atPath: "\(project)/.ci-local")
+      return project
+    }
+
+    /// ci-gen, then ci-local two jobs at a time; its output, once the pipeline passed.
+    func runPipeline(_ project: String, variables: [String]) throws -> String {
       let generated = try run(["ci-gen", "generate", "pipeline.yml", "-o", ".gitlab-ci.yml"], env: env, cwd: project)
       #expect(generated.status == .exited(0), "\(generated.stderr)")
       let pipeline = try run(
         ["ci-local", ".gitlab-ci.yml", "--project", ".", "--jobs", "2"] + variables.flatMap { ["--variable", $0] }, env: env,
         cwd: project, timeout: 900)
-      try #require(pipeline.status == .exited(0), "\(name): \(pipeline.stdout.suffix(3000))\n\(pipeline.stderr.suffix(2000))")
-      let pipelines = try FileManager.default.contentsOfDirectory(atPath: "\(project)/.ci-local/pipelines")
-      try #require(pipelines.count == 1)
-      return "\(project)/.ci-local/pipelines/\(pipelines[0])/artifacts/publish/public/index.html"
+      try #require(pipeline.status == .exited(0), "\(project): \(pipeline.stdout.suffix(3000))\n\(pipeline.stderr.suffix(2000))")
+      return pipeline.stdout
+    }
+  }
+
+  /// The data set served over loopback HTTP the way a data portal would (the spec's DATA_URL).
+  struct DataServer {
+    let url: String
+    let process: ChildProcess
+
+    init(serving directory: String) throws {
+      let port = try ExampleReportTests.freePort()
+      process = try ChildProcess(
+        arguments: ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", directory],
+        environment: ProcessInfo.processInfo.environment)
+      url = "http://127.0.0.1:\(port)"
+      _ = waitFor("the data server", seconds: 20) { (try? run(["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/\(port)"], env: [:], timeout: 5))?.status == .exited(0) }
+    }
+
+    func stop() {
+      process.signal(SIGKILL)
+      _ = process.wait()
     }
   }
 
@@ -92,17 +123,9 @@ import Testing
   func dataPipelineEndToEndOverLoopbackHTTPAndItsReportInChromium(backend: Backend) throws {
     let space = try Workspace(backend: backend)
     defer { try? FileManager.default.removeItem(atPath: space.tmp) }
-    // A free loopback port for the data set's HTTP server.
-    let port = try freePort()
-    let server = try ChildProcess(
-      arguments: ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", "\(Package.root)/examples/data-pipeline/data"],
-      environment: ProcessInfo.processInfo.environment)
-    defer {
-      server.signal(SIGKILL)
-      _ = server.wait()
-    }
-    _ = waitFor("the data server", seconds: 20) { (try? run(["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/\(port)"], env: [:], timeout: 5))?.status == .exited(0) }
-    let report = try space.runExample("data-pipeline", variables: ["DATA_URL=http://127.0.0.1:\(port)"])
+    let server = try DataServer(serving: "\(Package.root)/examples/data-pipeline/data")
+    defer { server.stop() }
+    let report = try space.runExample("data-pipeline", variables: ["DATA_URL=\(server.url)"])
     let raw = "\(space.tmp)/home/scratch/data-pipeline/raw/sub-01/sub-01.csv"
     #expect(FileManager.default.fileExists(atPath: raw))
     #expect(!FileManager.default.fileExists(atPath: raw + ".part"))
@@ -110,7 +133,64 @@ import Testing
     try check(report: report, kind: "data", title: "Course data pipeline", jobs: 10)
   }
 
-  func freePort() throws -> Int {
+  /// The lines ci-local streamed for one CI job (two jobs at a time: each line after its name).
+  static func lines(of job: String, in output: String) -> [String] {
+    output.split(separator: "\n").filter { $0.hasPrefix("[\(job)] ") }.map(String.init)
+  }
+
+  /// GitLab's "Retry" and a rerun of the pipeline: the generated data pipeline run again
+  /// finds every output up to date but the page; one item's data changed, only that
+  /// item's chain (and the figures and page over all items) is made again.
+  @Test(arguments: Backend.available)
+  func aRerunRecomputesNothingAndAChangedItemRerunsOnlyItsChain(backend: Backend) throws {
+    let space = try Workspace(backend: backend)
+    defer { try? FileManager.default.removeItem(atPath: space.tmp) }
+    let project = try space.copyExample("data-pipeline")
+    let server = try DataServer(serving: "\(project)/data")
+    defer { server.stop() }
+    let variables = ["DATA_URL=\(server.url)"]
+    let perItem = ["download", "convert", "analyze", "analyze-gather"]
+    let jobs = perItem.flatMap { ["\($0) sub-01", "\($0) sub-02"] } + ["visualize", "publish"]
+    func upToDate(_ job: String, _ output: String) -> Bool {
+      let lines = Self.lines(of: job, in: output)
+      return !lines.isEmpty && lines.contains { $0.contains("up to date: ") }
+    }
+
+    let first = try space.runPipeline(project, variables: variables)
+    for job in jobs { #expect(!upToDate(job, first), "first run, \(job): \(Self.lines(of: job, in: first).suffix(5))") }
+
+    // publish renders again, and only it: its page shows this pipeline's CI jobs, which
+    // are new ones in every pipeline.
+    let rerun = try space.runPipeline(project, variables: variables)
+    for job in jobs.dropLast() { #expect(upToDate(job, rerun), "rerun, \(job) made something: \(Self.lines(of: job, in: rerun).suffix(8))") }
+    #expect(Self.lines(of: "publish", in: rerun).contains { $0.contains("publish: public/index.html: 1 figures, 10 CI jobs") })
+    // Every analyze shard said so (a Slurm array of 4 tasks per item).
+    #expect(Self.lines(of: "analyze sub-01", in: rerun).filter { $0.contains("up to date: analyze sub-01 shard") }.count == 4)
+
+    // sub-02's recording grows by a row; the spec names its new checksum.
+    let csv = "\(project)/data/sub-02.csv"
+    let handle = try #require(FileHandle(forWritingAtPath: csv))
+    handle.seekToEndOfFile()
+    handle.write(Data("300.0,70.00,32.400,rest\n".utf8))
+    try handle.close()
+    let spec = "\(project)/pipeline.yml"
+    let oldSum = "f4fd515e8e9155f770017e887354e2a7b2f2c5cf81ab54d97d7d68c8f32cc0e4"
+    let newSum = try #require(run(["sha256sum", csv], env: [:]).stdout.split(separator: " ").first.map(String.init))
+    let text = try String(contentsOfFile: spec, encoding: .utf8)
+    try #require(text.contains(oldSum))
+    try text.replacingOccurrences(of: oldSum, with: newSum).write(toFile: spec, atomically: true, encoding: .utf8)
+
+    let changed = try space.runPipeline(project, variables: variables)
+    for job in perItem.map({ "\($0) sub-01" }) { #expect(upToDate(job, changed), "sub-01 unchanged, but \(job) made something") }
+    for job in perItem.map({ "\($0) sub-02" }) + ["visualize", "publish"] {
+      #expect(!upToDate(job, changed), "sub-02 changed, but \(job) found its output up to date: \(Self.lines(of: job, in: changed).suffix(5))")
+    }
+    let summary = try JSONSerialization.jsonObject(
+      with: Data(contentsOf: URL(fileURLWithPath: "\(space.tmp)/home/scratch/data-pipeline/deriv/sub-02/summary.json"))) as? [String: Any]
+    #expect(summary?["rows"] as? Int == 3001, "sub-02's gathered rows")
+  }
+
+  static func freePort() throws -> Int {
     let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(socket) }
     var address = sockaddr_in()

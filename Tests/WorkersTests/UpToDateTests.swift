@@ -157,6 +157,9 @@ import Workers
     try publish.run()
     #expect(log.lines.last?.hasPrefix("up to date: publish \(root)/public/index.html") == true)
     #expect(try inode("\(root)/public/index.html") == page)
+    // Everything in public/ is published: the record stays beside it.
+    #expect(try FileManager.default.contentsOfDirectory(atPath: "\(root)/public").sorted() == ["index.html", "plotly.min.js"])
+    #expect(FileManager.default.fileExists(atPath: "\(root)/.public.made-from.json"))
     publish.title = "Another title"
     try publish.run()
     #expect(try inode("\(root)/public/index.html") != page)
