@@ -432,6 +432,8 @@ public struct Converter {
     var rows = 0
     var sinceCommit = 0
     let started = Date()
+    /// Progress at most every 2 s, as download's: a line per batch was 15 a second.
+    var lastReport = Date()
 
     init(_ database: Database, header names: [String], input: String, log: @escaping (String) -> Void) throws {
       var seen = Set<String>()
@@ -481,7 +483,10 @@ public struct Converter {
         try database.commit()
         try database.beginTransaction()
         sinceCommit = 0
-        log(String(format: "convert: %d rows, %.0f rows/s", rows, Double(rows) / max(Date().timeIntervalSince(started), 1e-6)))
+        if Date().timeIntervalSince(lastReport) >= 2 {
+          lastReport = Date()
+          log(String(format: "convert: %d rows, %.0f rows/s", rows, Double(rows) / max(Date().timeIntervalSince(started), 1e-6)))
+        }
       }
     }
 
