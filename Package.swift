@@ -6,13 +6,15 @@ import PackageDescription
 //                                           |             |             \-> ChildProcesses -> CChildProcessShims
 //                                           |             \-> SbatchModel, CustomExecutorAPI, JobIdentity -> JWTKit
 //                                           \-> Slurm -> Scheduling, SbatchModel  (only the CLI picks a backend)
-//   ci-gen -> PipelineSpec -> SbatchModel, WorkerTasks, Yams
-//   ci-worker -> CustomExecutorAPI (the ledger variable), Report -> Workers, SbatchModel (sacct lines), CustomExecutorAPI (ledger), Stencil, Yams
+//   ci-gen -> PipelineSpec (its command bodies) -> SbatchModel, WorkerTasks, DependencyGraph, AtomicFiles, Yams
+//   ci-worker -> CustomExecutorAPI (the ledger variable), Report -> Workers, SbatchModel (sacct lines, times, sizes), CustomExecutorAPI (ledger), Stencil, Yams
 //             -> Workers -> SVD -> NumpyRandom, CLapack;  Workers -> CCurl, Crypto, GRDB
 //             -> WorkerTasks
-//   ci-local -> RunnerEmulator -> CustomExecutorAPI, ChildProcesses, JobIdentity, Yams
-//   AtomicFiles (the one atomic write) <- ExecutorCore, Workers, Report, ci-gen
+//   ci-local -> RunnerEmulator -> CustomExecutorAPI, ChildProcesses, JobIdentity, DependencyGraph, Yams
+//   AtomicFiles (the one atomic write) <- ExecutorCore, Workers, Report, PipelineSpec
+//   DependencyGraph (the one cycle check) <- PipelineSpec, RunnerEmulator
 //   ExecutorTesting (FakeScheduler, ManualClock) -> ExecutorCore, Scheduling: test targets only
+//   TestSizes (the small/medium/large tags) <- every test target
 // SbatchModel, PipelineSpec, WorkerTasks and the workers' modules import no executor module
 // (CustomExecutorAPI is the wire contract: the ledger record ci-worker publish reads).
 //
@@ -84,18 +86,20 @@ let package = Package(
     .target(
       name: "RunnerEmulator",
       dependencies: [
-        "CustomExecutorAPI", "ChildProcesses", "JobIdentity", .product(name: "Yams", package: "Yams"),
+        "CustomExecutorAPI", "ChildProcesses", "JobIdentity", "DependencyGraph", .product(name: "Yams", package: "Yams"),
       ], swiftSettings: strict),
+    // The one cycle check of a dependency graph (a pipeline's needs, a spec's stages).
+    .target(name: "DependencyGraph", swiftSettings: strict),
     // ci-worker's task names: the one list ci-worker and ci-gen's checks share.
     .target(name: "WorkerTasks", swiftSettings: strict),
     // Pipeline specs: model, validation, plan with GitLab's limits, deterministic YAML.
     .target(
-      name: "PipelineSpec", dependencies: ["SbatchModel", "WorkerTasks", .product(name: "Yams", package: "Yams")],
+      name: "PipelineSpec", dependencies: ["SbatchModel", "WorkerTasks", "DependencyGraph", "AtomicFiles", .product(name: "Yams", package: "Yams")],
       swiftSettings: strict),
     .executableTarget(
       name: "ci-gen",
       dependencies: [
-        "PipelineSpec", "AtomicFiles", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "PipelineSpec", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ], swiftSettings: strict),
     // numpy's default_rng (SeedSequence, PCG64, ziggurat normals), bit for bit.
     .target(name: "NumpyRandom", swiftSettings: strict),
@@ -135,27 +139,29 @@ let package = Package(
       dependencies: [
         "RunnerEmulator", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ], swiftSettings: strict),
-    .testTarget(name: "AtomicFilesTests", dependencies: ["AtomicFiles"]),
-    .testTarget(name: "SbatchModelTests", dependencies: ["SbatchModel"]),
-    .testTarget(name: "SlurmTests", dependencies: ["Slurm", "Scheduling", "SbatchModel"], exclude: ["Fixtures"]),
-    .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "SbatchModel", "ChildProcesses"]),
+    // Test support only: the size tags (small, medium, large) every test target uses.
+    .target(name: "TestSizes", swiftSettings: strict),
+    .testTarget(name: "AtomicFilesTests", dependencies: ["TestSizes", "AtomicFiles"]),
+    .testTarget(name: "SbatchModelTests", dependencies: ["TestSizes", "SbatchModel"]),
+    .testTarget(name: "SlurmTests", dependencies: ["TestSizes", "Slurm", "Scheduling", "SbatchModel"], exclude: ["Fixtures"]),
+    .testTarget(name: "SchedulingTests", dependencies: ["TestSizes", "Scheduling", "SbatchModel", "ChildProcesses"]),
     .testTarget(
       name: "ExecutorCoreTests",
       dependencies: [
-        "ExecutorCore", "ExecutorTesting", "Scheduling", "SbatchModel", "CustomExecutorAPI", "JobIdentity",
+        "TestSizes", "ExecutorCore", "ExecutorTesting", "Scheduling", "SbatchModel", "CustomExecutorAPI", "JobIdentity",
         .product(name: "JWTKit", package: "jwt-kit"),
       ]),
-    .testTarget(name: "RunnerEmulatorTests", dependencies: ["RunnerEmulator"]),
-    .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec", "SbatchModel", "WorkerTasks"]),
+    .testTarget(name: "RunnerEmulatorTests", dependencies: ["TestSizes", "RunnerEmulator"]),
+    .testTarget(name: "PipelineSpecTests", dependencies: ["TestSizes", "PipelineSpec", "SbatchModel", "WorkerTasks"]),
     .testTarget(name: "WorkersTests", dependencies: [
-        "NumpyRandom", "SVD", "Workers", "Report", "CustomExecutorAPI", .product(name: "GRDB", package: "GRDB.swift"),
+        "TestSizes", "NumpyRandom", "SVD", "Workers", "Report", "CustomExecutorAPI", .product(name: "GRDB", package: "GRDB.swift"),
       ], exclude: ["Support"]),
     // Runs the built executables: with fake Slurm commands first on PATH, and against the
     // real local Slurm (required when CI=true).
     .testTarget(
-      name: "ExecutorEndToEndTests", dependencies: ["CustomExecutorAPI", "ChildProcesses", "JobIdentity"],
+      name: "ExecutorEndToEndTests", dependencies: ["TestSizes", "CustomExecutorAPI", "ChildProcesses", "JobIdentity"],
       exclude: ["FakeBin", "Browser"]),
     // Runs the docs' `sh runnable` blocks in a scratch copy with the built products on PATH.
-    .testTarget(name: "DocsTests"),
+    .testTarget(name: "DocsTests", dependencies: ["TestSizes"]),
   ]
 )

@@ -55,12 +55,21 @@ public struct SpawnError: Error, Equatable, CustomStringConvertible, Sendable {
 /// emulator (the runner starts each phase as a group leader and signals the group) and the
 /// local backend (a job must outlive nothing but be killable as a whole) need.
 ///
-/// Why posix_spawn and the C shim rather than swift-subprocess 1.0.2, which does offer
-/// process groups, sessions and a uid/gid to run as: its API is async only, while the driver's
-/// phases are synchronous and signal-driven; it runs an executable by path or name, while
-/// `AccountProcess` runs an already opened and verified file with fexecve after dropping to
-/// the account (nothing can swap the file in between); and it needs swift-tools-version 6.2
-/// where this package is 6.0.
+/// Why posix_spawn and the C shim rather than swift-subprocess 1.0.2 (checked against its
+/// 1.0.2 source), which does offer process groups, sessions and a uid/gid to run as:
+/// - its `run` functions are all async, while the driver's phases are synchronous and
+///   signal-driven;
+/// - it runs an executable by name or path (`Executable.name`/`.path`), while
+///   `ChildProcess.start(as:program:...)` (AccountProcess.swift) runs an already opened and
+///   verified file with fexecve after dropping to the account (nothing can swap the file in
+///   between);
+/// - it passes the child stdin, stdout and stderr only and closes every descriptor above
+///   them (closefrom/close_range from 3), while the account part gets the trusted job on
+///   descriptor 3 and answers on 4;
+/// - with a uid or gid set, or a session with a group, it sets the process group in a
+///   forked child and ignores a failure (its `PlatformOptions.processGroupID` says so),
+///   where a phase must fail rather than run outside its group;
+/// - it needs swift-tools-version 6.2 where this package is 6.0.
 public final class ChildProcess: Sendable {
   public let pid: Int32
   /// Read ends of the pipes, when `.pipe` was asked for.

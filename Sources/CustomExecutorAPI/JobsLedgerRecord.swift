@@ -4,13 +4,19 @@
   public import Foundation
 #endif
 
-/// Variables the driver sets for the other side: the runner (config_exec's `job_env`) and
-/// the CI job's own processes.
+/// The driver's own variables: those it sets for the other side (the runner, through
+/// config_exec's `job_env`, and the CI job's own processes), and the one the runner's
+/// environment may set for it.
 public enum DriverVariable {
+  /// `local`, `slurm` or `auto` in the phases' own environment (not a CI variable): the
+  /// backend to use instead of the settings' `backend`; ci-local's `--backend` sets it.
+  public static let backend = "CI_SLURM_BACKEND"
   /// The CI job's private directory, `<account root>/jobs/<CI job id>`, in config_exec's
   /// `job_env`, so the runner passes it to every later phase.
   public static let jobDirectory = "CI_SLURM_JOB_DIR"
-  /// The pipeline's jobs ledger, in the batch job's environment (ci-worker publish reads it).
+  /// The pipeline's jobs ledger, in config_exec's `job_env` (ci-local reads the CI job's
+  /// scheduler jobs there) and in the batch job's environment (ci-worker publish reads it).
+  /// Absent when the runner gave no usable pipeline id.
   public static let jobsLedger = "CI_SLURM_JOBS_LEDGER"
 }
 
@@ -63,13 +69,6 @@ public struct LedgerRecord: Codable, Equatable, Sendable {
   /// The ledger's path: one file per pipeline under the account's part of the data root.
   public static func ledgerPath(accountRoot: String, pipelineID: String) -> String {
     "\(accountRoot)/pipelines/\(pipelineID).jsonl"
-  }
-
-  /// The runner's side: the ledger beside the job directory config_exec reported
-  /// (`DriverVariable.jobDirectory`, `<account root>/jobs/<id>`).
-  public static func ledgerPath(jobDirectory: String, pipelineID: String) -> String {
-    let accountRoot = URL(fileURLWithPath: jobDirectory).deletingLastPathComponent().deletingLastPathComponent().path
-    return ledgerPath(accountRoot: accountRoot, pipelineID: pipelineID)
   }
 
   /// One record as the ledger's line (sorted keys, no newline).

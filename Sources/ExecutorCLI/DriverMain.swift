@@ -74,10 +74,10 @@ public struct DriverEnvironment {
 
   public func resolvedBackend() throws -> DriverSettings.Backend {
     var backend = settings.backend
-    if let forced = runner.values["CI_SLURM_BACKEND"], !forced.isEmpty {
+    if let forced = runner.values[DriverVariable.backend], !forced.isEmpty {
       guard let value = DriverSettings.Backend(rawValue: forced) else {
         let allowed = DriverSettings.Backend.allCases.map(\.rawValue).joined(separator: ", ")
-        throw DriverFailure.system("CI_SLURM_BACKEND is '\(forced.prefix(40))'; use one of \(allowed)")
+        throw DriverFailure.system("\(DriverVariable.backend) is '\(forced.prefix(40))'; use one of \(allowed)")
       }
       backend = value
     }

@@ -190,7 +190,7 @@ public struct DriverSettings: Equatable, Sendable, Codable {
       case "limits.max_array_tasks": settings.policy.maxArrayTasks = Int(try number(1...10_000_000))
       case "limits.max_memory":
         let text = try string()
-        guard let mb = OptionPolicy.megabytes(text) else {
+        guard let mb = SlurmMemory.megabytes(text) else {
           throw Error(message: "\(at): 'limits.max_memory' must be a size such as \"256G\"")
         }
         settings.policy.maxMemoryMB = mb

@@ -24,7 +24,10 @@ public struct ConfigPhase: Sendable {
   }
 
   public func output() -> ConfigExecOutput {
-    ConfigExecOutput(
+    var jobEnv = [DriverVariable.jobDirectory: context.jobDirectory]
+    // ci-local (the tests' runner) reads the pipeline's ledger from where the driver says.
+    if let ledger = JobsLedger(context: context) { jobEnv[DriverVariable.jobsLedger] = ledger.path }
+    return ConfigExecOutput(
       buildsDir: context.buildsDirectory,
       cacheDir: context.cacheDirectory,
       // The builds dir is already unique per CI job, so the runner's own sharing layout
@@ -32,7 +35,7 @@ public struct ConfigPhase: Sendable {
       buildsDirIsShared: false,
       hostname: hostname,
       driver: .init(name: DriverInfo.name, version: DriverInfo.version),
-      jobEnv: ["CI_SLURM_JOB_DIR": context.jobDirectory],
+      jobEnv: jobEnv,
       shell: "bash")
   }
 }

@@ -1,3 +1,4 @@
+import DependencyGraph
 public import Foundation
 import SbatchModel
 import WorkerTasks
@@ -308,12 +309,10 @@ struct SpecReader {
     return text
   }
 
-  /// `512M`, `2G`, `1T`, `100` (megabytes).
+  /// `512M`, `2G`, `1T`, `100` (megabytes): sbatch's notation, read as the driver reads it.
   func memory(_ node: Node, _ what: String) throws -> String {
     let text = try string(node, what)
-    var digits = Substring(text)
-    if let last = digits.last, "KMGTkmgt".contains(last) { digits = digits.dropLast() }
-    guard !digits.isEmpty, digits.allSatisfy(\.isNumber), Int(digits).map({ $0 > 0 }) == true else {
+    guard let megabytes = SlurmMemory.megabytes(text), megabytes > 0 else {
       throw fail(node, "\(what) '\(text)' is not a memory size (write e.g. 512M, 2G, 1T)")
     }
     return text.uppercased()
@@ -555,19 +554,10 @@ struct SpecReader {
       }
       if stage.needs?.contains(stage.name) == true { throw fail(list[index], "stage '\(stage.name)' needs itself") }
     }
-    // Depth-first search for a cycle through needs (default: the stage before).
-    var state: [String: Int] = [:]
-    func visit(_ name: String, _ path: [String]) throws {
-      if state[name] == 2 { return }
-      if state[name] == 1 {
-        let index = spec.stages.firstIndex { $0.name == name } ?? 0
-        throw fail(list[index], "stages form a cycle: \((path + [name]).joined(separator: " -> "))")
-      }
-      state[name] = 1
-      for dependency in PipelinePlan.dependencies(of: name, in: spec) { try visit(dependency, path + [name]) }
-      state[name] = 2
+    // Through needs (default: the stage before).
+    if let cycle = DependencyGraph.firstCycle(from: names, edges: { PipelinePlan.dependencies(of: $0, in: spec) }) {
+      throw fail(list[names.firstIndex(of: cycle[0]) ?? 0], "stages form a cycle: \(cycle.joined(separator: " -> "))")
     }
-    for stage in spec.stages { try visit(stage.name, []) }
     for (index, stage) in spec.stages.enumerated() {
       for need in stage.needs ?? [] where (names.firstIndex(of: need) ?? 0) > index {
         // GitLab falls back to stage order when needs are too many; stages must be listed in order.

@@ -90,8 +90,8 @@ public enum JobTable {
       tasks[id] = TaskAccounting(
         id: id, node: fields[1] == "None assigned" ? "" : fields[1], submit: formatter.date(from: fields[2]),
         start: formatter.date(from: fields[3]), end: formatter.date(from: fields[4]),
-        state: String(fields[5].split(separator: " ").first ?? ""), elapsed: Double(fields[6]), cpuSeconds: cpuTime(fields[7]),
-        cpus: cpus, requestedMemory: memory(fields[9], cpus: cpus), maxRSS: nil, timeLimit: Double(fields[11]).map { $0 * 60 })
+        state: String(fields[5].split(separator: " ").first ?? ""), elapsed: Double(fields[6]), cpuSeconds: SlurmTime.accountedSeconds(fields[7]),
+        cpus: cpus, requestedMemory: SlurmMemory.accountedBytes(fields[9], cpus: cpus), maxRSS: nil, timeLimit: Double(fields[11]).map { $0 * 60 })
       taskOrder.append(id)
     }
     // Steps of the chosen submission only (a stale record's steps are older).
@@ -99,8 +99,8 @@ public enum JobTable {
       let fields = latest[id]!
       let parent = String(id.split(separator: ".")[0])
       guard var task = tasks[parent], fields[2] >= (latest[parent]?[2] ?? "") else { continue }
-      if let rss = memory(fields[10], cpus: nil) { task.maxRSS = max(task.maxRSS ?? 0, rss) }
-      if (task.cpuSeconds ?? 0) == 0, let cpu = cpuTime(fields[7]) { task.cpuSeconds = (task.cpuSeconds ?? 0) + cpu }
+      if let rss = SlurmMemory.accountedBytes(fields[10], cpus: nil) { task.maxRSS = max(task.maxRSS ?? 0, rss) }
+      if (task.cpuSeconds ?? 0) == 0, let cpu = SlurmTime.accountedSeconds(fields[7]) { task.cpuSeconds = (task.cpuSeconds ?? 0) + cpu }
       tasks[parent] = task
     }
     var rows: [String: AccountingRow] = [:]
@@ -117,40 +117,6 @@ public enum JobTable {
       rows[job] = row
     }
     return rows
-  }
-
-  /// TotalCPU: `[D-][HH:]MM:SS[.mmm]`.
-  static func cpuTime(_ text: String) -> Double? {
-    guard !text.isEmpty else { return nil }
-    var days = 0.0
-    var clock = Substring(text)
-    if let dash = text.firstIndex(of: "-") {
-      guard let value = Double(text[..<dash]) else { return nil }
-      days = value
-      clock = text[text.index(after: dash)...]
-    }
-    let parts = clock.split(separator: ":").map { Double($0) }
-    guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { return nil }
-    return parts.reduce(0) { $0 * 60 + $1! } + days * 86400
-  }
-
-  /// ReqMem/MaxRSS in bytes: `2G`, `2048M`, `1234K`, `0`; an older Slurm's `n`/`c`
-  /// suffix is per node or per CPU.
-  static func memory(_ text: String, cpus: Int?) -> Double? {
-    var value = Substring(text)
-    var perCPU = false
-    if let last = value.last, last == "n" || last == "c" {
-      perCPU = last == "c"
-      value = value.dropLast()
-    }
-    let scale: [Character: Double] = ["K": 1024, "M": 1024 * 1024, "G": 1024 * 1024 * 1024, "T": 1024 * 1024 * 1024 * 1024]
-    var factor = 1.0
-    if let last = value.last, let unit = scale[last] {
-      factor = unit
-      value = value.dropLast()
-    }
-    guard let number = Double(value) else { return nil }
-    return number * factor * (perCPU ? Double(cpus ?? 1) : 1)
   }
 
   /// A seff-like line over a job's tasks: CPU time over cores × elapsed, the largest

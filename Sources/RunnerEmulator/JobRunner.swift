@@ -181,7 +181,7 @@ public struct JobRunner: Sendable {
     var failure: PhaseOutcome? = nil
     if let prepared {
       failure = await runStages(tmp: prepared.tmp, env: prepared.env, buildsDirectory: prepared.buildsDirectory, deadline: deadline)
-      result.schedulerJobs = schedulerJobs(jobDirectory: prepared.env[DriverVariable.jobDirectory])
+      result.schedulerJobs = schedulerJobs(ledger: prepared.env[DriverVariable.jobsLedger])
       await runCleanup(tmp: prepared.tmp, env: prepared.env)
     } else {
       failure = lastFailure
@@ -371,12 +371,10 @@ public struct JobRunner: Sendable {
   }
 
   /// The scheduler jobs the driver submitted for this CI job, read from the pipeline's jobs
-  /// ledger beside the job directory config_exec reported (the driver's own record, not its
-  /// log lines). Empty when the driver kept no ledger.
-  func schedulerJobs(jobDirectory: String?) -> [String] {
-    guard let jobDirectory,
-      let data = FileManager.default.contents(atPath: LedgerRecord.ledgerPath(jobDirectory: jobDirectory, pipelineID: String(pipelineID))),
-      let records = try? LedgerRecord.decodeLines(data)
+  /// ledger at the path config_exec's `job_env` gave (the driver's own record, not its log
+  /// lines). Empty when the driver kept no ledger.
+  func schedulerJobs(ledger: String?) -> [String] {
+    guard let ledger, let data = FileManager.default.contents(atPath: ledger), let records = try? LedgerRecord.decodeLines(data)
     else { return [] }
     return records.filter { $0.event == LedgerRecord.submitted && $0.ciJobID == String(ciJobID) }.map(\.schedulerJobID)
   }

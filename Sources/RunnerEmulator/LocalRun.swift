@@ -1,3 +1,4 @@
+import CustomExecutorAPI
 public import Foundation
 import JobIdentity
 
@@ -108,7 +109,7 @@ public struct LocalRun: Sendable {
     let home = ProcessInfo.processInfo.environment["HOME"] ?? "/tmp"
     var options = PipelineRunner.Options(stateDirectory: "\(home)/.ci-local")
     options.console = Console(colour: colour || isatty(STDOUT_FILENO) == 1)
-    if let backend { options.runner.baseEnvironment["CI_SLURM_BACKEND"] = backend }
+    if let backend { options.runner.baseEnvironment[DriverVariable.backend] = backend }
     // Run from a build, the payloads beside ci-local are the ones the jobs should call
     // (the examples' scripts say `ci-worker ...`), not whatever PATH finds first.
     let ownDirectory = LocalRun.ownDirectory

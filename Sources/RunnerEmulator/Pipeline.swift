@@ -1,3 +1,4 @@
+import DependencyGraph
 public import Foundation
 import Yams
 
@@ -202,21 +203,12 @@ public struct Pipeline: Sendable {
   }
 
   func checkAcyclic() throws {
-    var state: [String: Int] = [:]
-    func visit(_ job: PipelineJob, path: [String]) throws {
-      if state[job.name] == 2 { return }
-      if state[job.name] == 1 {
-        throw Error(message: "needs cycle: \((path + [job.name]).joined(separator: " -> "))")
-      }
-      state[job.name] = 1
-      for need in job.needs {
-        for dependency in jobs where dependency.name == need || dependency.baseName == need {
-          try visit(dependency, path: path + [job.name])
-        }
-      }
-      state[job.name] = 2
+    let needsByName = Dictionary(jobs.map { ($0.name, $0.needs) }, uniquingKeysWith: { first, _ in first })
+    let cycle = DependencyGraph.firstCycle(from: jobs.map(\.name)) { name in
+      let needs = needsByName[name] ?? []
+      return jobs.filter { needs.contains($0.name) || needs.contains($0.baseName) }.map(\.name)
     }
-    for job in jobs { try visit(job, path: []) }
+    if let cycle { throw Error(message: "needs cycle: \(cycle.joined(separator: " -> "))") }
   }
 
   /// Jobs a job waits for: its `needs`, or every job of the earlier stages.
@@ -386,7 +378,9 @@ public struct PipelineJob: Sendable, Equatable {
   }
 }
 
-/// GitLab's human durations: `3600`, `1h 30m`, `10 minutes`, `2 hours 5 min`.
+/// GitLab's human durations: `3600`, `1h 30m`, `10 minutes`, `2 hours 5 min`. This is
+/// GitLab's language for `timeout:` (a bare number is seconds, words and spaces allowed),
+/// not Slurm's, so it is parsed here, once, and not by `SlurmTime`.
 public enum DurationText {
   public static func seconds(_ text: String) -> Int? {
     if let plain = Int(text.trimmingCharacters(in: .whitespaces)) { return plain }

@@ -22,29 +22,6 @@ public struct OptionPolicy: Equatable, Sendable, Codable {
   /// Whether any allocation cap is set; then everything that sizes a job must be bounded.
   public var hasCaps: Bool { maxCPUs != nil || maxMemoryMB != nil || maxTimeSeconds != nil || maxGPUs != nil }
 
-  /// Megabytes from sbatch's memory notation (`512`, `512M`, `2G`, `1T`, `100K`): digits and
-  /// at most one unit letter, nothing else; nil when it is not that or does not fit.
-  public static func megabytes(_ text: String) -> Int? {
-    var digits = Substring(text)
-    var factor = 1
-    var divisor = 1
-    if let last = digits.last, !last.isASCIIDigit {
-      switch last {
-      case "K", "k": divisor = 1024
-      case "M", "m": factor = 1
-      case "G", "g": factor = 1024
-      case "T", "t": factor = 1024 * 1024
-      default: return nil
-      }
-      digits = digits.dropLast()
-    }
-    guard let value = canonicalNumber(digits) else { return nil }
-    let (product, overflow) = value.multipliedReportingOverflow(by: factor)
-    // An exabyte is more than any node has: past that it is a typo or an attack.
-    guard !overflow, product <= 1 << 40 else { return nil }
-    return (product + divisor - 1) / divisor
-  }
-
   /// A whole number written as plain digits (`^[0-9]+$`, at most 12 of them).
   static func canonicalNumber(_ text: Substring) -> Int? {
     guard !text.isEmpty, text.count <= 12, text.allSatisfy(\.isASCIIDigit) else { return nil }
@@ -244,7 +221,7 @@ struct Allocation {
       throw fail("\(memoryOptions.map { "--\($0)" }.joined(separator: " and ")) cannot be combined; give one memory size")
     }
     if let name = memoryOptions.first, let text = request.value(of: name) {
-      guard let amount = OptionPolicy.megabytes(text) else {
+      guard let amount = SlurmMemory.megabytes(text) else {
         throw fail("--\(name)=\(text) is not a memory size (digits with an optional K, M, G or T, e.g. 512M, 2G)")
       }
       let times = name == "mem" ? nodes : name == "mem-per-cpu" ? cpus : max(gpus, 1)

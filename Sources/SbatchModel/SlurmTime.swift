@@ -9,6 +9,20 @@ public enum SlurmTime {
 
   /// Seconds, or nil for an unlimited time.
   public static func seconds(from text: String) throws -> Int? {
+    try parse(text, fractionalSeconds: false)?.whole
+  }
+
+  /// A time as sacct reports it (`TotalCPU`, `Elapsed`: `1-02:03:04`, `02:03:04`,
+  /// `03:04.500`): the same notation, whose seconds field may carry a fraction. Nil for an
+  /// empty field, an unlimited time and anything that is no time.
+  public static func accountedSeconds(_ text: String) -> Double? {
+    guard let time = try? parse(text, fractionalSeconds: true) else { return nil }
+    return Double(time.whole) + time.fraction
+  }
+
+  /// The one reading of the notation; a fraction is allowed only on a seconds field, and
+  /// only when asked for (sbatch takes whole seconds).
+  private static func parse(_ text: String, fractionalSeconds: Bool) throws -> (whole: Int, fraction: Double)? {
     let trimmed = text.strippingBlanks()
     if ["UNLIMITED", "INFINITE", "-1"].contains(trimmed.uppercased()) { return nil }
     func fail() -> ParseError {
@@ -25,19 +39,27 @@ public enum SlurmTime {
     }
     let dashParts = trimmed.split(separator: "-", omittingEmptySubsequences: false)
     guard (1...2).contains(dashParts.count) else { throw fail() }
-    let clock = dashParts.last!.split(separator: ":", omittingEmptySubsequences: false)
+    var clock = dashParts.last!.split(separator: ":", omittingEmptySubsequences: false)
+    var fraction = 0.0
+    let endsInSeconds = dashParts.count == 2 ? clock.count == 3 : clock.count >= 2
+    if fractionalSeconds, endsInSeconds, let dot = clock.last!.firstIndex(of: ".") {
+      let digits = clock.last![clock.last!.index(after: dot)...]
+      guard !digits.isEmpty, digits.count <= 9, digits.allSatisfy(\.isASCIIDigit) else { throw fail() }
+      fraction = Double("0.\(digits)") ?? 0
+      clock[clock.count - 1] = clock.last![..<dot]
+    }
     if dashParts.count == 2 {
       let days = try number(dashParts[0])
       guard (1...3).contains(clock.count) else { throw fail() }
       let hours = try number(clock[0])
       let minutes = clock.count > 1 ? try number(clock[1]) : 0
       let seconds = clock.count > 2 ? try number(clock[2]) : 0
-      return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+      return (((days * 24 + hours) * 60 + minutes) * 60 + seconds, fraction)
     }
     switch clock.count {
-    case 1: return try number(clock[0]) * 60
-    case 2: return try number(clock[0]) * 60 + number(clock[1])
-    case 3: return try (number(clock[0]) * 60 + number(clock[1])) * 60 + number(clock[2])
+    case 1: return (try number(clock[0]) * 60, fraction)
+    case 2: return (try number(clock[0]) * 60 + number(clock[1]), fraction)
+    case 3: return (try (number(clock[0]) * 60 + number(clock[1])) * 60 + number(clock[2]), fraction)
     default: throw fail()
     }
   }

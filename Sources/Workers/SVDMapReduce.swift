@@ -85,6 +85,7 @@ public struct SVDMap {
 
   @discardableResult
   public func run() throws -> (computed: Int, skipped: Int) {
+    guard task >= 0, tasks >= 1 else { throw WorkerError("bad SLURM_ARRAY_TASK_ID/COUNT") }
     guard nrow > 0, ncol > 0, nrow <= 20_000, ncol <= 1998 else {
       throw WorkerError("--nrow \(nrow) --ncol \(ncol): sizes must be 1 to 20000 rows and 1 to 1998 columns (SQLite's column limit)")
     }

@@ -62,7 +62,6 @@ struct SVDMapCommand: ParsableCommand {
     try failing {
       let task = environment("SLURM_ARRAY_TASK_ID").flatMap { Int($0) } ?? 0
       let tasks = environment("SLURM_ARRAY_TASK_COUNT").flatMap { Int($0) } ?? 1
-      guard task >= 0, tasks >= 1, task < max(tasks, task + 1) else { throw WorkerError("bad SLURM_ARRAY_TASK_ID/COUNT") }
       var map = SVDMap(
         nrow: nrow, ncol: ncol, seeds: try SeedList.parse(seeds),
         outputDirectory: try SVDMap.outputDirectory(out: out, dataDeriv: environment("DATA_DERIV")), task: task, tasks: tasks,

@@ -1,8 +1,9 @@
 import AtomicFiles
 import Foundation
+import TestSizes
 import Testing
 
-@Suite struct AtomicFilesTests {
+@Suite(.tags(.medium)) struct AtomicFilesTests {
   let directory = NSTemporaryDirectory() + "atomic-" + UUID().uuidString
 
   func read(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }

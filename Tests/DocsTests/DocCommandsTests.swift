@@ -6,6 +6,7 @@
 // Any other sh/bash/shell/console block in README.md, docs/*.md or examples/*/README.md
 // fails this test, so new docs cannot skip the decision.
 import Foundation
+import TestSizes
 import Testing
 
 #if canImport(Glibc)
@@ -140,7 +141,7 @@ enum Docs {
   }
 }
 
-@Suite struct DocMarkerTests {
+@Suite(.tags(.medium)) struct DocMarkerTests {
   @Test func everyShellBlockIsMarkedRunnableOrNorun() {
     let unmarked = Docs.blocks.filter { $0.marker == .unmarked }.map(\.testDescription)
     #expect(unmarked == [], "mark these fenced blocks `sh runnable` (run by this test) or `sh norun`")
@@ -177,7 +178,7 @@ enum Docs {
   }
 }
 
-@Suite(.serialized) struct DocCommandTests {
+@Suite(.tags(.large), .serialized) struct DocCommandTests {
   @Test(arguments: Docs.blocks.filter { $0.marker == .runnable })
   func runnableBlockRuns(block: DocBlock) throws {
     #expect(FileManager.default.isExecutableFile(atPath: "\(Docs.bin)/ci-local"), "build first: swift build")

@@ -1,9 +1,10 @@
 import Scheduling
+import TestSizes
 import Testing
 import SbatchModel
 
 /// The caps are on what Slurm would allocate (issue #12's escapes, each one here).
-@Suite struct CapsTests {
+@Suite(.tags(.small)) struct CapsTests {
   static let capped: OptionPolicy = {
     var policy = OptionPolicy()
     policy.maxCPUs = 1
@@ -116,12 +117,12 @@ import SbatchModel
   }
 
   @Test func megabytesNeverOverflow() {
-    #expect(OptionPolicy.megabytes("2G") == 2048)
-    #expect(OptionPolicy.megabytes("100K") == 1)
-    #expect(OptionPolicy.megabytes("9223372036854775807") == nil)
-    #expect(OptionPolicy.megabytes("999999999999T") == nil)
-    #expect(OptionPolicy.megabytes(" 1G") == nil)
-    #expect(OptionPolicy.megabytes("1GB") == nil)
+    #expect(SlurmMemory.megabytes("2G") == 2048)
+    #expect(SlurmMemory.megabytes("100K") == 1)
+    #expect(SlurmMemory.megabytes("9223372036854775807") == nil)
+    #expect(SlurmMemory.megabytes("999999999999T") == nil)
+    #expect(SlurmMemory.megabytes(" 1G") == nil)
+    #expect(SlurmMemory.megabytes("1GB") == nil)
   }
 
   /// Random combinations of every sizing option, each chosen on its own: whatever is
@@ -176,7 +177,7 @@ enum CapsFuzz {
     let gpus = max(number("gpus", 0), number("gpus-per-node", 0) * nodes, number("gpus-per-task", 0) * tasks, number("gres", 0) * nodes)
     let cpus = max(tasks * number("cpus-per-task", 1), number("mincpus", 0) * nodes, number("cpus-per-gpu", 0) * max(gpus, 1))
     let memoryOptions = ["mem", "mem-per-cpu", "mem-per-gpu"].filter(request.has)
-    guard memoryOptions.count == 1, let amount = OptionPolicy.megabytes(request.value(of: memoryOptions[0])!), amount > 0 else { return false }
+    guard memoryOptions.count == 1, let amount = SlurmMemory.megabytes(request.value(of: memoryOptions[0])!), amount > 0 else { return false }
     let memory = amount * [nodes, cpus, max(gpus, 1)][["mem", "mem-per-cpu", "mem-per-gpu"].firstIndex(of: memoryOptions[0])!]
     let time = request.value(of: "time").flatMap { (try? SlurmTime.seconds(from: $0)) ?? nil } ?? Int.max
     return cpus <= policy.maxCPUs! && memory <= policy.maxMemoryMB! && gpus <= policy.maxGPUs! && time > 0

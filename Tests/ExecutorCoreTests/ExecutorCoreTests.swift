@@ -2,9 +2,10 @@ import CustomExecutorAPI
 import ExecutorCore
 import Foundation
 import Scheduling
+import TestSizes
 import Testing
 
-@Suite struct SettingsTests {
+@Suite(.tags(.small)) struct SettingsTests {
   @Test func everyKeyIsRead() throws {
     let text = """
       # admin settings
@@ -54,7 +55,7 @@ import Testing
   }
 }
 
-@Suite struct TaskOutcomeTests {
+@Suite(.tags(.small)) struct TaskOutcomeTests {
   @Test func statusFileWinsWhenTheScriptEndedByItself() {
     #expect(TaskOutcome.classify(status: .exited(0), end: nil) == .succeeded)
     #expect(TaskOutcome.classify(status: .exited(3), end: TaskEnd(kind: .timeout)) == .failed(exitCode: 3))
@@ -82,7 +83,7 @@ import Testing
   }
 }
 
-@Suite struct OutputFollowerTests {
+@Suite(.tags(.medium)) struct OutputFollowerTests {
   @Test func readsOnlyNewBytesAndKeepsSplitCharactersWhole() throws {
     let path = NSTemporaryDirectory() + "follow-" + UUID().uuidString
     let follower = OutputFollower(path: path)
@@ -151,7 +152,7 @@ import Testing
   }
 }
 
-@Suite struct JobContextTests {
+@Suite(.tags(.medium)) struct JobContextTests {
   func context(_ values: [String: String]) throws -> JobContext {
     let environment = RunnerEnvironment(values)
     let settings = DriverSettings(dataRoot: "/data")
@@ -203,11 +204,19 @@ import Testing
   }
 }
 
-@Suite struct ConfigOutputTests {
+@Suite(.tags(.small)) struct ConfigOutputTests {
   @Test func configJSONHasTheRunnersKeys() throws {
     let context = JobContext(environment: RunnerEnvironment([:]), settings: DriverSettings(dataRoot: "/d"), trusted: TrustedJob(jobID: "9"))
     let json = try ConfigPhase(context: context, hostname: "login1").output().encoded()
     #expect(json == #"{"builds_dir":"/d/builds/9","builds_dir_is_shared":false,"cache_dir":"/d/cache","driver":{"name":"ci-slurm","version":"0.1.0"},"hostname":"login1","job_env":{"CI_SLURM_JOB_DIR":"/d/jobs/9"},"shell":"bash"}"#)
+  }
+
+  /// ci-local reads the CI job's scheduler jobs from the ledger the driver names here.
+  @Test func jobEnvNamesThePipelinesLedger() {
+    let environment = RunnerEnvironment(["CUSTOM_ENV_CI_PIPELINE_ID": "77"])
+    let context = JobContext(environment: environment, settings: DriverSettings(dataRoot: "/d"), trusted: TrustedJob(jobID: "9"))
+    let jobEnv = ConfigPhase(context: context, hostname: "login1").output().jobEnv
+    #expect(jobEnv == [DriverVariable.jobDirectory: "/d/jobs/9", DriverVariable.jobsLedger: "/d/pipelines/77.jsonl"])
   }
 
   @Test func stageNames() {

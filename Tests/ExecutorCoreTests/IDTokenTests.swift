@@ -1,10 +1,11 @@
 import Foundation
 import JWTKit
 import JobIdentity
+import TestSizes
 import Testing
 
 /// Each way a forged, stale or borrowed token could get a job run as someone else.
-@Suite struct IDTokenTests {
+@Suite(.tags(.small)) struct IDTokenTests {
   static let gitlab = try! IDTokenMinter(privateKeyPEM: try! IDTokenMinter.generatePrivateKeyPEM(), keyID: "gitlab")
   static let other = try! IDTokenMinter(privateKeyPEM: try! IDTokenMinter.generatePrivateKeyPEM(), keyID: "gitlab")
   let rules = IDTokenRules(issuer: "https://gitlab.example.com", audience: "slurm", jobID: "42")

@@ -1,6 +1,7 @@
 import ExecutorCore
 import Foundation
 import Scheduling
+import TestSizes
 import Testing
 
 /// The watch alone: observations in, actions out, no files and no clock.

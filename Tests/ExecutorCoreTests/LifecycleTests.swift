@@ -5,15 +5,8 @@ import Foundation
 import SbatchModel
 import Scheduling
 import Synchronization
+import TestSizes
 import Testing
-
-extension Tag {
-  /// In-process, milliseconds: pure functions and values.
-  @Tag static var small: Self
-  /// In-process with files and a fake scheduler on a manual clock: a job's minutes in
-  /// milliseconds.
-  @Tag static var medium: Self
-}
 
 /// What a phase printed, in order: job output as `out:` lines, driver notes as `note:`.
 final class CapturedConsole: Sendable {

@@ -1,12 +1,13 @@
 import ExecutorCore
 import Foundation
 import Scheduling
+import TestSizes
 import Testing
 import SbatchModel
 
 /// Random and adversarial strings, thousands of cases: never a crash, never a shell; always
 /// a valid argv or one error.
-@Suite struct ParserFuzzTests {
+@Suite(.tags(.small)) struct ParserFuzzTests {
   /// A small deterministic generator (SplitMix64), so a failure can be replayed.
   struct SplitMix: RandomNumberGenerator {
     var state: UInt64

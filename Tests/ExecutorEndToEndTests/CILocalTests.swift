@@ -2,10 +2,11 @@ import ChildProcesses
 import CustomExecutorAPI
 import Foundation
 import JobIdentity
+import TestSizes
 import Testing
 
 /// ci-local runs whole pipelines through the four executables.
-@Suite struct CILocalTests {
+@Suite(.tags(.large)) struct CILocalTests {
   func project(_ yaml: String) throws -> String {
     let directory = NSTemporaryDirectory() + "cilocal-" + UUID().uuidString.prefix(8)
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -289,7 +290,7 @@ import Testing
 
 /// ci-local plays GitLab's part for run_as: it signs each job's `id_tokens:` with a key of
 /// the user's, and the driver (as root) runs the job as the account the token names.
-@Suite struct CILocalRunAsTests {
+@Suite(.tags(.large)) struct CILocalRunAsTests {
   @Test(arguments: Accounts.slurm)
   func aPipelineRunsAsTheSignedUsersAccount(backend: Backend) throws {
     let directory = NSTemporaryDirectory() + "cilocal-runas-" + UUID().uuidString.prefix(8)

@@ -1,5 +1,6 @@
 import ChildProcesses
 import Foundation
+import TestSizes
 import Testing
 
 #if canImport(Glibc)
@@ -8,7 +9,7 @@ import Testing
 
 /// The built executables driven as gitlab-runner drives them, against the real local Slurm
 /// (scripts/slurm-local) and the local backend: the same test body for both.
-@Suite struct DriverTests {
+@Suite(.tags(.large)) struct DriverTests {
   @Test("CI sees Slurm", .enabled(if: Backend.inCI))
   func slurmIsUpInCI() {
     // In CI the Slurm cases below must really run; this fails if the cluster is missing.
@@ -179,7 +180,7 @@ import Testing
 }
 
 /// Error paths with fake Slurm commands first on PATH.
-@Suite struct FailureClassificationTests {
+@Suite(.tags(.large)) struct FailureClassificationTests {
   @Test func aRefusedPartitionIsTheUsersBuildFailureWithSlurmsReason() throws {
     let job = try DriverJob(.slurm, parameters: "-p nosuch", fakeSlurm: true)
     let run = try job.phase("ci-run", [try job.script("echo hi"), "build_script"])

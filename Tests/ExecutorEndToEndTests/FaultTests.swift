@@ -1,5 +1,6 @@
 import ChildProcesses
 import Foundation
+import TestSizes
 import Testing
 
 #if canImport(Glibc)
@@ -8,7 +9,7 @@ import Testing
 
 /// Faults of the real cluster. These stop slurmctld and kill slurmd, so scripts/test runs
 /// them alone (`swift test --filter SlurmFaultTests`), one after another.
-@Suite(.serialized) struct SlurmFaultTests {
+@Suite(.tags(.large), .serialized) struct SlurmFaultTests {
   static let slurmLocal = "\(Package.root)/scripts/slurm-local"
 
   func restoreCluster() throws {

@@ -1,5 +1,6 @@
 import ChildProcesses
 import Foundation
+import TestSizes
 import Testing
 
 #if canImport(Glibc)
@@ -28,7 +29,7 @@ extension DriverJob {
 }
 
 /// The three ways a Slurm job outlived its CI job (issue #19), each on the real cluster.
-@Suite struct OrphanTests {
+@Suite(.tags(.large)) struct OrphanTests {
   @Test(arguments: Backend.slurmOnly)
   func aSigtermWhileSbatchAnswersLeavesNothingRunning(backend: Backend) throws {
     // sbatch has submitted but not yet answered when the runner signals ci-run's group.
@@ -87,7 +88,7 @@ extension DriverJob {
 /// which is not over until Slurm has started and ended each of them. One at a time: the
 /// one-node cluster starts about 8 tasks per scheduling pass, so a 1000-task array takes
 /// some 6 minutes, and two at once would only queue behind each other.
-@Suite(.serialized) struct ArrayAccountingTests {
+@Suite(.tags(.large), .serialized) struct ArrayAccountingTests {
   @Test(arguments: Backend.slurmOnly.flatMap { backend in [(backend, 100, 1), (backend, 100, 2), (backend, 1000, 1), (backend, 1000, 2)] })
   func everyTaskOfAThrottledArrayIsWaitedFor(backend: Backend, tasks: Int, round: Int) throws {
     let job = try DriverJob(backend, parameters: "--array=0-\(tasks - 1)%\(tasks / 10) -t 10")

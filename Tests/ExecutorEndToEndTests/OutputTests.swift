@@ -1,5 +1,6 @@
 import ChildProcesses
 import Foundation
+import TestSizes
 import Testing
 
 #if canImport(Glibc)
@@ -7,7 +8,7 @@ import Testing
 #endif
 
 /// Big outputs at the end of a job: nothing lost, ci-run's memory bounded.
-@Suite struct OutputTests {
+@Suite(.tags(.large)) struct OutputTests {
   @Test(arguments: Backend.available)
   func aBurstAtTheEndArrivesCompleteAndInOrder(backend: Backend) throws {
     // 21 MB written in the job's last moment: the final drain must read to the end.

@@ -1,5 +1,6 @@
 import ChildProcesses
 import Foundation
+import TestSizes
 import Testing
 
 #if canImport(Glibc)
@@ -8,7 +9,7 @@ import Testing
 
 /// A site's submit limits, on scripts/slurm-local's cluster (AccountingStorageEnforce with
 /// `limits`; QOS ci-limit1 allows one job per user, and only this test uses it).
-@Suite struct QueueLimitTests {
+@Suite(.tags(.large)) struct QueueLimitTests {
   @Test(arguments: Backend.slurmOnly)
   func aFullQueueIsWaitedOutThenTheJobRuns(backend: Backend) throws {
     let qos = try run(["sacctmgr", "-n", "-P", "show", "qos", "where", "name=ci-limit1", "format=Name,MaxSubmitPU"], env: ProcessInfo.processInfo.environment, timeout: 30)
@@ -42,7 +43,7 @@ import Testing
 }
 
 /// scripts/slurm-local on a machine whose Slurm someone else configured.
-@Suite struct SlurmLocalTests {
+@Suite(.tags(.large)) struct SlurmLocalTests {
   @Test(.enabled(if: getuid() == 0))
   func aForeignSlurmConfigurationIsNeverTouched() throws {
     let directory = NSTemporaryDirectory() + "slurm-conf-" + UUID().uuidString.prefix(8)

@@ -1,5 +1,6 @@
 import ChildProcesses
 import Foundation
+import TestSizes
 import Testing
 
 #if canImport(Glibc)
@@ -11,7 +12,7 @@ import Testing
 /// in CI), then each published dashboard used in headless Chromium through Selenium
 /// (Browser/check_dashboard.py): nothing fetched but file: URLs, no console errors, every
 /// control changes the plot, tooltips, text size and screenshots at 412 and 1280 px.
-@Suite(.serialized) struct ExampleReportTests {
+@Suite(.tags(.large), .serialized) struct ExampleReportTests {
   /// Kept after the run (the rest of the workspace is removed) so a person can look.
   static let screenshots = NSTemporaryDirectory() + "ci-slurm-report-screenshots"
 

@@ -1,5 +1,6 @@
 import ChildProcesses
 import Foundation
+import TestSizes
 import Testing
 
 #if canImport(Glibc)
@@ -7,7 +8,7 @@ import Testing
 #endif
 
 
-@Suite struct AdminPolicyTests {
+@Suite(.tags(.large)) struct AdminPolicyTests {
   @Test(arguments: [
     ("-t 48:00:00", "--time=48:00:00 is over this cluster's cap of 1-00:00:00 per CI job"),
     ("-c 16", "--cpus-per-task=16 is 16 CPUs, over this cluster's cap of 8 per CI job"),
@@ -107,7 +108,7 @@ import Testing
   }
 }
 
-@Suite struct SecretsTests {
+@Suite(.tags(.large)) struct SecretsTests {
   @Test(arguments: Backend.slurmOnly)
   func aMaskedVariableReachesNeitherArgvNorSlurmsCopies(backend: Backend) throws {
     let job = try DriverJob(backend)
@@ -146,7 +147,7 @@ import Testing
   }
 }
 
-@Suite struct ConcurrencyTests {
+@Suite(.tags(.large)) struct ConcurrencyTests {
   @Test(arguments: Backend.slurmOnly)
   func fiftyJobsFromDifferentProjectsAtOnce(backend: Backend) async throws {
     let count = 50

@@ -1,6 +1,7 @@
 import ChildProcesses
 import Foundation
 import JobIdentity
+import TestSizes
 import Testing
 
 #if canImport(Glibc)
@@ -84,7 +85,7 @@ struct Victim {
   }
 }
 
-@Suite struct RunAsTests {
+@Suite(.tags(.large)) struct RunAsTests {
   @Test("CI has the run-as accounts", .enabled(if: Backend.inCI))
   func accountsExistInCI() {
     #expect(Accounts.exist, "scripts/test creates ci-alice and ci-bob as root")
@@ -216,7 +217,7 @@ struct Victim {
 
 /// Issue #12, 1: a CI account points root at files through its own tree. The phases now
 /// act there as the account, so each link leads only where the account could go anyway.
-@Suite struct SymlinkAttackTests {
+@Suite(.tags(.large)) struct SymlinkAttackTests {
   @Test(arguments: Accounts.slurm)
   func aLedgerLinkedToARootFileIsNotFollowed(backend: Backend) throws {
     let victim = try Victim()
@@ -284,7 +285,7 @@ struct Victim {
 
 /// Issue #12, 4: a root runner without run_as runs CI jobs as root only by the admin's
 /// choice, and settings root cannot trust are an error, never the defaults.
-@Suite struct RootOnlyByChoiceTests {
+@Suite(.tags(.large)) struct RootOnlyByChoiceTests {
   @Test(.enabled(if: getuid() == 0))
   func everyPhaseRefusesRootWithoutAllowRoot() throws {
     let job = try DriverJob(.local)
@@ -331,7 +332,7 @@ struct Victim {
 }
 
 /// Issue #12, 3: caps on what Slurm allocates, read back from Slurm itself.
-@Suite struct CapsOnSlurmTests {
+@Suite(.tags(.large)) struct CapsOnSlurmTests {
   static let caps = "[limits]\nmax_cpus = 1\nmax_memory = \"1G\"\nmax_time = \"00:10:00\"\n"
   static let fuzzCaps = "[limits]\nmax_cpus = 2\nmax_memory = \"1G\"\nmax_time = \"00:10:00\"\n"
 

@@ -1,5 +1,6 @@
 import Foundation
 import PipelineSpec
+import TestSizes
 import Testing
 import WorkerTasks
 
@@ -48,7 +49,7 @@ func temporaryFile(_ text: String, name: String = "out.yml") throws -> String {
   return path
 }
 
-@Suite struct GeneratedFilesTests {
+@Suite(.tags(.large)) struct GeneratedFilesTests {
   @Test(arguments: ["examples/svd-mapreduce", "examples/data-pipeline", "examples/python-step"])
   func committedExamplesAreWhatTheSpecGenerates(example: String) throws {
     let generated = try generate(try load("\(example)/pipeline.yml"), output: "\(example)/.gitlab-ci.yml")
@@ -81,7 +82,7 @@ func temporaryFile(_ text: String, name: String = "out.yml") throws -> String {
   }
 }
 
-@Suite struct PlanTests {
+@Suite(.tags(.medium)) struct PlanTests {
   @Test func sameSpecSameBytes() throws {
     let spec = try load("examples/data-pipeline/pipeline.yml")
     #expect(try generate(spec) == generate(spec))
@@ -135,7 +136,10 @@ func temporaryFile(_ text: String, name: String = "out.yml") throws -> String {
       try PipelinePlan(spec: spec, manifest: "m.tsv")
     } throws: { "\($0)".contains("exceeds max_array_size (1001)") }
   }
+}
 
+/// A task of an array, run by bash as the job runs it, finds its item in the list.
+@Suite(.tags(.large)) struct ArrayTaskScriptTests {
   @Test func arrayModeTasksFindTheirItem() throws {
     var spec = try load("examples/data-pipeline/pipeline.yml")
     spec.items = (0..<3).map { PipelineSpec.Item(id: "s\($0)", params: [("FILE", "f \($0).csv")], line: 1) }
@@ -160,7 +164,7 @@ func temporaryFile(_ text: String, name: String = "out.yml") throws -> String {
   }
 }
 
-@Suite struct BadSpecTests {
+@Suite(.tags(.small)) struct BadSpecTests {
   let valid = """
     pipeline: p
     items:
@@ -195,6 +199,11 @@ func temporaryFile(_ text: String, name: String = "out.yml") throws -> String {
   @Test func malformedResources() {
     #expect(error(valid.replacingOccurrences(of: "mem: 1G", with: "mem: 200X"))
       == "spec.yml:8:31: stage 'one'.resources.mem '200X' is not a memory size (write e.g. 512M, 2G, 1T)")
+    // Read as the driver reads --mem (SlurmMemory): past an exabyte, or zero, is no size.
+    for size in ["2000000000T", "0G"] {
+      #expect(error(valid.replacingOccurrences(of: "mem: 1G", with: "mem: \(size)")).hasSuffix("'\(size)' is not a memory size (write e.g. 512M, 2G, 1T)"))
+    }
+    #expect(error(valid.replacingOccurrences(of: "mem: 1G", with: "mem: 512k")) == "no error")
     #expect(error(valid.replacingOccurrences(of: "time: 10m", with: "time: 5:0:0:0"))
       == "spec.yml:8:41: stage 'one'.resources.time '5:0:0:0' is not a time (write e.g. 10m, 1h30m, 2d, or HH:MM:SS)")
     #expect(error(valid.replacingOccurrences(of: "cpus: 1", with: "cpus: many")).contains("cpus must be a whole number"))
@@ -211,6 +220,9 @@ func temporaryFile(_ text: String, name: String = "out.yml") throws -> String {
     #expect(error(valid + "\n    needs: [on]") == "spec.yml:9:5: stage 'two' needs 'on', which is not a stage; did you mean 'one'?")
     let cycle = valid.replacingOccurrences(of: "script: [echo one]", with: "script: [echo one]\n    needs: [two]") + "\n    needs: [one]"
     #expect(error(cycle).contains("stages form a cycle: one -> two -> one"))
+    // Only the stages of the cycle, at the first of them.
+    let behind = "pipeline: p\nstages:\n  - {name: a, script: [x], needs: [b]}\n  - {name: b, script: [x], needs: [c]}\n  - {name: c, script: [x], needs: [b]}\n"
+    #expect(error(behind) == "spec.yml:4:5: stages form a cycle: b -> c -> b")
   }
 
   @Test func yamlSyntaxErrorsHaveAPosition() {
@@ -241,30 +253,9 @@ func temporaryFile(_ text: String, name: String = "out.yml") throws -> String {
     #expect(error(spec) == "spec.yml:11:5: duplicate key 'script' (first at line 10); keep one")
     #expect(error("pipeline: p\nstages:\n  - {name: a, name: b, script: [x]}\n") == "spec.yml:3:15: duplicate key 'name' (first at line 3); keep one")
   }
-
-  @Test func theCLIWritesNothingOnError() throws {
-    let bin = "\(root)/.build/debug/ci-gen"
-    let spec = try temporaryFile(valid.replacingOccurrences(of: "mem: 1G", with: "mem: 200X"), name: "spec.yml")
-    let output = URL(fileURLWithPath: spec).deletingLastPathComponent().appendingPathComponent(".gitlab-ci.yml").path
-    try "previous content\n".write(toFile: output, atomically: true, encoding: .utf8)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: bin)
-    process.arguments = ["generate", spec, "-o", output]
-    let pipe = Pipe()
-    process.standardError = pipe
-    try process.run()
-    let stderr = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 1)
-    #expect(stderr.hasPrefix("ci-gen: \(spec):8:31: stage 'one'.resources.mem '200X'"))
-    #expect(stderr.split(separator: "\n").count == 1)
-    #expect(try String(contentsOfFile: output, encoding: .utf8) == "previous content\n")
-    let leftovers = try FileManager.default.contentsOfDirectory(atPath: URL(fileURLWithPath: spec).deletingLastPathComponent().path)
-    #expect(leftovers.sorted() == [".gitlab-ci.yml", "spec.yml"])
-  }
 }
 
-@Suite struct RunAsSpecTests {
+@Suite(.tags(.small)) struct RunAsSpecTests {
   @Test func runAsGivesEveryJobTheIDToken() throws {
     let spec = try PipelineSpec.parse(
       "pipeline: p\nrun_as: {audience: https://gitlab.example.com}\nstages:\n  - {name: hello, script: [echo hi]}\n", file: "p.yml")
@@ -302,7 +293,85 @@ func repositoryWithManyItems() throws -> String {
   return directory
 }
 
-@Suite struct CIGenCommandTests {
+/// ci-gen generate's body in-process (`Generation`): where the files go and how the
+/// generated file names them.
+@Suite(.tags(.medium)) struct GenerationTests {
+  @Test func pathsAreNamedFromTheRepositoryHoldingTheOutput() throws {
+    let repo = try repositoryWithManyItems()
+    let paths = GenerationPaths(spec: "\(repo)/specs/../specs/many.yml", output: "\(repo)/ci/generated.yml")
+    #expect(paths.projectRoot.path == URL(fileURLWithPath: repo).standardizedFileURL.path)
+    #expect(paths.specFromRoot == "specs/many.yml")
+    #expect(paths.outputFromRoot == "ci/generated.yml")
+    #expect(paths.manifestFromRoot == "ci/ci-items/many.tsv")
+    let beside = GenerationPaths(spec: "\(repo)/specs/many.yml", output: "\(repo)/generated.yml")
+    #expect(beside.manifestFromRoot == "ci-items/many.tsv")
+  }
+
+  @Test func outsideARepositoryTheOutputsFolderIsTheRoot() throws {
+    let directory = NSTemporaryDirectory() + "cigen-plain-" + UUID().uuidString
+    let paths = GenerationPaths(spec: "\(directory)/specs/p.yml", output: "\(directory)/out/ci.yml")
+    #expect(paths.projectRoot.path == URL(fileURLWithPath: "\(directory)/out").standardizedFileURL.path)
+    #expect(paths.specFromRoot == "../specs/p.yml")
+    #expect(paths.outputFromRoot == "ci.yml")
+  }
+
+  @Test func thePipelineAndItsItemsListAreWrittenTogether() throws {
+    let repo = try repositoryWithManyItems()
+    let outcome = try Generation.generate(GenerationPaths(spec: "\(repo)/specs/many.yml", output: "\(repo)/ci/generated.yml"))
+    guard case .wrote(let messages) = outcome else { Issue.record("nothing written: \(outcome)"); return }
+    #expect(messages.last == "wrote \(repo)/ci/generated.yml: 1 jobs in 1 stages")
+    let yaml = try String(contentsOfFile: "\(repo)/ci/generated.yml", encoding: .utf8)
+    #expect(yaml.hasPrefix("# Generated by ci-gen from specs/many.yml;"))
+    #expect(yaml.contains("ci/ci-items/many.tsv"))
+    #expect(try String(contentsOfFile: "\(repo)/ci/ci-items/many.tsv", encoding: .utf8).hasPrefix("id\tFILE\ns0\tf0.csv\n"))
+  }
+
+  @Test func stdoutGetsThePipelineUnlessAnItemsListMustGoBesideIt() throws {
+    let spec = try temporaryFile("pipeline: p\nstages:\n  - {name: hello, script: [echo hi]}\n", name: "p.yml")
+    guard case .printed(let text) = try Generation.generate(GenerationPaths(spec: spec, output: nil)) else {
+      Issue.record("not printed")
+      return
+    }
+    #expect(text.contains("\n\"hello\":\n  stage: \"hello\"\n"))
+    let repo = try repositoryWithManyItems()
+    #expect(throws: SpecError.self) { try Generation.generate(GenerationPaths(spec: "\(repo)/specs/many.yml", output: nil)) }
+  }
+
+  @Test func anUnwritableOutputIsASpecError() throws {
+    let spec = try temporaryFile("pipeline: p\nstages:\n  - {name: hello, script: [echo hi]}\n", name: "p.yml")
+    #expect {
+      try Generation.generate(GenerationPaths(spec: spec, output: "\(spec)/out.yml"))
+    } throws: { "\($0)" == "cannot write \(spec)/out.yml: Not a directory" }
+  }
+
+  @Test func checkSaysWhatThePlanHolds() throws {
+    let repo = try repositoryWithManyItems()
+    #expect(try Generation.check(spec: "\(repo)/specs/many.yml").first == "\(repo)/specs/many.yml: ok: 60 items, 1 jobs in 1 stages")
+  }
+}
+
+@Suite(.tags(.large)) struct CIGenCommandTests {
+  @Test func theCLIWritesNothingOnError() throws {
+    let bin = "\(root)/.build/debug/ci-gen"
+    let spec = try temporaryFile(BadSpecTests().valid.replacingOccurrences(of: "mem: 1G", with: "mem: 200X"), name: "spec.yml")
+    let output = URL(fileURLWithPath: spec).deletingLastPathComponent().appendingPathComponent(".gitlab-ci.yml").path
+    try "previous content\n".write(toFile: output, atomically: true, encoding: .utf8)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: bin)
+    process.arguments = ["generate", spec, "-o", output]
+    let pipe = Pipe()
+    process.standardError = pipe
+    try process.run()
+    let stderr = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 1)
+    #expect(stderr.hasPrefix("ci-gen: \(spec):8:31: stage 'one'.resources.mem '200X'"))
+    #expect(stderr.split(separator: "\n").count == 1)
+    #expect(try String(contentsOfFile: output, encoding: .utf8) == "previous content\n")
+    let leftovers = try FileManager.default.contentsOfDirectory(atPath: URL(fileURLWithPath: spec).deletingLastPathComponent().path)
+    #expect(leftovers.sorted() == [".gitlab-ci.yml", "spec.yml"])
+  }
+
   @Test func everyTaskCIGenAcceptsIsOneCIWorkerRuns() throws {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "\(root)/.build/debug/ci-worker")
@@ -376,7 +445,7 @@ func repositoryWithManyItems() throws -> String {
   }
 }
 
-@Suite struct SbatchExplanationTests {
+@Suite(.tags(.small)) struct SbatchExplanationTests {
   /// The line is the driver's own (`SbatchCommand`, `JobLayout`) with placeholders.
   @Test func explainsTheDriversOwnLine() throws {
     let spec = try PipelineSpec.parse("pipeline: p\nstages:\n  - {name: hello, script: [echo hi]}\n", file: "p.yml")

@@ -1,5 +1,6 @@
 import Foundation
 import RunnerEmulator
+import TestSizes
 import Testing
 
 func pipeline(_ yaml: String, files: [String: String] = [:]) throws -> Pipeline {
@@ -12,7 +13,7 @@ func pipeline(_ yaml: String, files: [String: String] = [:]) throws -> Pipeline 
   return try Pipeline.load(file: "\(directory)/.gitlab-ci.yml", projectDirectory: directory)
 }
 
-@Suite struct PipelineTests {
+@Suite(.tags(.medium)) struct PipelineTests {
   @Test func stagesNeedsAndDefaults() throws {
     let p = try pipeline("""
       stages: [build, test]
@@ -99,6 +100,12 @@ func pipeline(_ yaml: String, files: [String: String] = [:]) throws -> Pipeline 
     }
   }
 
+  /// The message names the jobs of the cycle, not the path that led to it.
+  @Test func aNeedsCycleNamesOnlyItsJobs() {
+    let yaml = "a:\n  script: x\n  needs: [b]\nb:\n  script: x\n  needs: [c]\nc:\n  script: x\n  needs: [b]\n"
+    #expect { try pipeline(yaml) } throws: { "\($0)" == "needs cycle: b -> c -> b" }
+  }
+
   @Test func aYAMLErrorIsOneLineWithThePlace() {
     // Yams's text holds the snippet and a caret on lines of their own.
     #expect {
@@ -138,7 +145,7 @@ func bash(_ path: String) throws -> (Int32, String) {
   return (child.terminationStatus, output)
 }
 
-@Suite struct ScriptWriterTests {
+@Suite(.tags(.large)) struct ScriptWriterTests {
   @Test func ansiCQuotingSurvivesBash() throws {
     let tricky = "it's \"quoted\" $HOME `x` \\ \n tab\t ünï ✓"
     let directory = NSTemporaryDirectory() + "sw-" + UUID().uuidString

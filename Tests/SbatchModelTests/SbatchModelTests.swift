@@ -1,8 +1,9 @@
 import Foundation
 import SbatchModel
+import TestSizes
 import Testing
 
-@Suite struct ShellWordsTests {
+@Suite(.tags(.small)) struct ShellWordsTests {
   @Test func quotesAndEscapes() throws {
     #expect(try ShellWords.split(#"-c 2 --comment="a b" -J 'x y' a\ b"#) == ["-c", "2", "--comment=a b", "-J", "x y", "a b"])
     #expect(try ShellWords.split(#""\$HOME" '\n'"#) == ["$HOME", "\\n"])
@@ -29,7 +30,7 @@ import Testing
   }
 }
 
-@Suite struct JobRequestTests {
+@Suite(.tags(.small)) struct JobRequestTests {
   @Test func shortLongAndAttachedFormsBecomeCanonical() throws {
     let request = try JobRequest.parse("-c 2 --mem 2G -t 10:00 -p debug -N1 --array=0-9%4 -Q")
     #expect(request.arguments == [
@@ -87,7 +88,7 @@ import Testing
   }
 }
 
-@Suite struct ArraySpecTests {
+@Suite(.tags(.small)) struct ArraySpecTests {
   @Test func forms() throws {
     #expect(try ArraySpec(parsing: "1,3,5-7").taskIDs == [1, 3, 5, 6, 7])
     #expect(try ArraySpec(parsing: "0-15:4").taskIDs == [0, 4, 8, 12])
@@ -101,7 +102,7 @@ import Testing
   }
 }
 
-@Suite struct SlurmTimeTests {
+@Suite(.tags(.small)) struct SlurmTimeTests {
   @Test func forms() throws {
     #expect(try SlurmTime.seconds(from: "10") == 600)
     #expect(try SlurmTime.seconds(from: "10:30") == 630)
@@ -118,9 +119,61 @@ import Testing
   func badForms(text: String) {
     #expect(throws: SlurmTime.ParseError.self) { try SlurmTime.seconds(from: text) }
   }
+
+  /// sacct's times, as recorded (`sacct -n -P -o ...,TotalCPU,...` on a cluster with
+  /// steps, and on the local one): the same notation with fractional seconds.
+  @Test func accountedTimes() {
+    #expect(SlurmTime.accountedSeconds("00:08.000") == 8)
+    #expect(SlurmTime.accountedSeconds("00:12.250") == 12.25)
+    #expect(SlurmTime.accountedSeconds("00:00:00") == 0)
+    #expect(SlurmTime.accountedSeconds("00:10:00") == 600)
+    #expect(SlurmTime.accountedSeconds("1-00:00:00") == 86400)
+    #expect(SlurmTime.accountedSeconds("1-02:03:04.5") == 93784.5)
+    for field in ["", "UNLIMITED", "Partition_Limit", "1:x", "00:08.", "00:08.5x"] {
+      #expect(SlurmTime.accountedSeconds(field) == nil, "\(field)")
+    }
+  }
+
+  /// A fraction belongs to a seconds field only, and sbatch takes none.
+  @Test(arguments: ["10.5", "1-02.5", "1-02:03.5"])
+  func fractionsOnlyOnSeconds(text: String) {
+    #expect(SlurmTime.accountedSeconds(text) == nil)
+  }
+
+  @Test func sbatchTakesWholeSeconds() {
+    #expect(throws: SlurmTime.ParseError.self) { try SlurmTime.seconds(from: "10:30.5") }
+  }
 }
 
-@Suite struct TimeLimitTests {
+@Suite(.tags(.small)) struct SlurmMemoryTests {
+  @Test func sbatchSizesInMegabytes() {
+    #expect(SlurmMemory.megabytes("512") == 512)
+    #expect(SlurmMemory.megabytes("512M") == 512)
+    #expect(SlurmMemory.megabytes("2G") == 2048)
+    #expect(SlurmMemory.megabytes("2g") == 2048)
+    #expect(SlurmMemory.megabytes("1T") == 1024 * 1024)
+    #expect(SlurmMemory.megabytes("100K") == 1)
+    #expect(SlurmMemory.megabytes("0") == 0)
+    for text in ["", "G", "1GB", " 1G", "1.5G", "-1G", "2X", "1234567890123"] {
+      #expect(SlurmMemory.megabytes(text) == nil, "\(text)")
+    }
+  }
+
+  /// ReqMem and MaxRSS as recorded: steps' MaxRSS in K, the allocation's ReqMem, an older
+  /// Slurm's per-CPU `c` and per-node `n`, an empty step's field.
+  @Test func accountedSizesInBytes() {
+    #expect(SlurmMemory.accountedBytes("104857K", cpus: nil) == Double(104857 * 1024))
+    #expect(SlurmMemory.accountedBytes("2G", cpus: 1) == Double(2 << 30))
+    #expect(SlurmMemory.accountedBytes("512M", cpus: 4) == Double(512 << 20))
+    #expect(SlurmMemory.accountedBytes("1000Mc", cpus: 2) == Double(2000 << 20))
+    #expect(SlurmMemory.accountedBytes("1000Mn", cpus: 2) == Double(1000 << 20))
+    #expect(SlurmMemory.accountedBytes("0", cpus: nil) == 0)
+    #expect(SlurmMemory.accountedBytes("", cpus: nil) == nil)
+    #expect(SlurmMemory.accountedBytes("16?", cpus: nil) == nil)
+  }
+}
+
+@Suite(.tags(.small)) struct TimeLimitTests {
   /// The one minutes rule the driver and `ci-gen explain` share: never less than the CI
   /// job's timeout, in Slurm's whole minutes.
   @Test func minutesCoverTheTimeout() {
@@ -135,7 +188,7 @@ import Testing
   }
 }
 
-@Suite struct JobLayoutTests {
+@Suite(.tags(.small)) struct JobLayoutTests {
   @Test func pathsUnderTheRoot() {
     let layout = JobLayout(root: "/data", jobID: "42")
     #expect(layout.jobDirectory == "/data/jobs/42")
@@ -157,7 +210,7 @@ import Testing
   }
 }
 
-@Suite struct SacctRowTests {
+@Suite(.tags(.small)) struct SacctRowTests {
   @Test func fieldsPaddedStepsMarkedBlankLinesDropped() {
     let rows = SacctRow.parseAll("62_3|vm1|COMPLETED\n\n62_3.batch|vm1|COMPLETED|x\n|no|id\nshort|line\n", fieldCount: 4, minimum: 3)
     #expect(rows.map(\.fields) == [["62_3", "vm1", "COMPLETED", ""], ["62_3.batch", "vm1", "COMPLETED", "x"]])

@@ -1,10 +1,11 @@
 import ChildProcesses
 import Foundation
 import Scheduling
+import TestSizes
 import Testing
 import SbatchModel
 
-@Suite struct LocalSchedulerTests {
+@Suite(.tags(.large)) struct LocalSchedulerTests {
   func job(_ script: String, options: String = "") throws -> BatchJob {
     let directory = try makeTemporaryDirectory()
     try script.write(toFile: "\(directory)/script.sh", atomically: true, encoding: .utf8)
@@ -59,7 +60,7 @@ import SbatchModel
   }
 }
 
-@Suite struct ChildProcessTests {
+@Suite(.tags(.large)) struct ChildProcessTests {
   @Test func capturesBothStreamsAndStatus() throws {
     let result = try ProcessCommandRunner().run(
       Command(["bash", "-c", "echo out; echo err >&2; exit 7"], environment: ["PATH": "/usr/bin:/bin"]))

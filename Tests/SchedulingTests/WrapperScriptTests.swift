@@ -1,8 +1,9 @@
 import Foundation
 import Scheduling
+import TestSizes
 import Testing
 
-@Suite struct WrapperScriptTests {
+@Suite(.tags(.large)) struct WrapperScriptTests {
   @Test func statusFileForms() {
     #expect(WrapperScript.parseStatus("exit 0\n") == .exited(0))
     #expect(WrapperScript.parseStatus("exit 3\n") == .exited(3))

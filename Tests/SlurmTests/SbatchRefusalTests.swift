@@ -1,12 +1,13 @@
 import ChildProcesses
 import Slurm
+import TestSizes
 import Testing
 
 /// Every sbatch refusal lands in one class. Fixtures/sbatch are recorded on the project's
 /// Slurm 22.05 cluster (qos-submit-limit with scripts/slurm-local's ci-limit1), except four
 /// that this one-node cluster cannot produce on demand, written from Slurm 22.05's own
 /// messages: assoc-submit-limit, max-job-count, socket-timed-out, invalid-user.
-@Suite struct SbatchRefusalTests {
+@Suite(.tags(.medium)) struct SbatchRefusalTests {
   @Test(arguments: [
     ("invalid-number.txt", "Invalid numeric value \"abc\" for --cpus-per-task."),
     ("invalid-partition.txt", "Invalid partition name specified (invalid partition specified: nosuch)"),

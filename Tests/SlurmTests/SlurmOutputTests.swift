@@ -1,6 +1,7 @@
 import Foundation
 import Scheduling
 import Slurm
+import TestSizes
 import Testing
 
 /// Recorded output of Slurm 22.05 commands (Tests/SlurmTests/Fixtures, captured from the
@@ -10,7 +11,7 @@ func fixture(_ path: String) throws -> String {
   return try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
 }
 
-@Suite struct SbatchOutputTests {
+@Suite(.tags(.medium)) struct SbatchOutputTests {
   @Test func parsableGivesTheJobID() throws {
     #expect(SbatchOutput.jobID(from: try fixture("sbatch/parsable.txt")) == JobID("2"))
     #expect(SbatchOutput.jobID(from: "123;cluster\n") == JobID("123"))
@@ -32,7 +33,7 @@ func fixture(_ path: String) throws -> String {
   }
 }
 
-@Suite struct SqueueTests {
+@Suite(.tags(.medium)) struct SqueueTests {
   @Test func expandedArrayRowsBecomeTasks() throws {
     let records = SqueueRecord.parseAll(try fixture("squeue/array-running-pending.txt"))
     #expect(records.count == 6)
@@ -64,7 +65,7 @@ func fixture(_ path: String) throws -> String {
   }
 }
 
-@Suite struct ScontrolTests {
+@Suite(.tags(.medium)) struct ScontrolTests {
   @Test func timeoutCarriesTheLimitAndSignal() throws {
     let job = try #require(ScontrolJob.parseAll(try fixture("scontrol/timeout.txt")).first)
     #expect(job.end.kind == .timeout)
@@ -95,7 +96,7 @@ func fixture(_ path: String) throws -> String {
   }
 }
 
-@Suite struct SacctTests {
+@Suite(.tags(.medium)) struct SacctTests {
   @Test func stepRowsAreSkippedAndCancellerIsRead() throws {
     let records = SacctRecord.parseAll(try fixture("sacct/array-and-cancelled-with-steps.txt"))
     #expect(records.count == 7)  // 6 array tasks and the cancelled job; no .batch rows
@@ -145,7 +146,7 @@ func fixture(_ path: String) throws -> String {
 
 /// What Slurm prints, with numbers far past Int's range wherever a number goes: parsed or
 /// skipped, never a trap.
-@Suite struct SlurmOutputFuzzTests {
+@Suite(.tags(.small)) struct SlurmOutputFuzzTests {
   @Test func longDigitStringsNeverCrashTheParsers() {
     var seed: UInt64 = 7
     func digits() -> String {

@@ -2,6 +2,7 @@ import ChildProcesses
 import Foundation
 import Scheduling
 import Slurm
+import TestSizes
 import Testing
 import SbatchModel
 
@@ -51,7 +52,7 @@ let sampleJob = BatchJob(
   workingDirectory: "/data/builds/7", request: JobRequest(options: [.init("cpus-per-task", "2")]),
   environment: ["PATH": "/usr/bin"])
 
-@Suite struct SlurmSchedulerTests {
+@Suite(.tags(.medium)) struct SlurmSchedulerTests {
   @Test func sbatchArgvHasDriverOptionsThenUsersThenWrapper() {
     #expect(SlurmScheduler.sbatchArguments(for: sampleJob) == [
       "sbatch", "--parsable", "--job-name=ci-demo-7", "--output=/data/jobs/7/build_script-1/output.log",

@@ -1,9 +1,10 @@
 import GRDB
 import Foundation
+import TestSizes
 import Testing
 import Workers
 
-@Suite struct ConvertTests {
+@Suite(.tags(.medium)) struct ConvertTests {
   func write(_ text: String, name: String) throws -> (directory: String, path: String) {
     let directory = try scratch()
     let path = "\(directory)/\(name)"

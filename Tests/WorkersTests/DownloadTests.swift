@@ -1,4 +1,5 @@
 import Foundation
+import TestSizes
 import Testing
 import Workers
 
@@ -53,7 +54,7 @@ final class LockedLines: @unchecked Sendable {
   var all: [String] { lock.withLock { lines } }
 }
 
-@Suite(.serialized) struct DownloadTests {
+@Suite(.tags(.large), .serialized) struct DownloadTests {
   func downloader(_ url: URL, to path: String, sha256: String? = nil, attempts: Int = 4) throws -> Downloader {
     var downloader = try Downloader(url: url, destination: path, expectedSHA256: sha256, log: { _ in })
     downloader.attempts = attempts

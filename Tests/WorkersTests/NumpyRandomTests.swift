@@ -1,5 +1,6 @@
 import Foundation
 import NumpyRandom
+import TestSizes
 import Testing
 
 /// Runs a Python snippet with the installed numpy; returns its stdout lines.
@@ -22,7 +23,7 @@ func numpy(_ program: String, _ arguments: [String]) throws -> [String] {
 /// The course's seeds: 1 + 10000 * s.
 let courseSeeds: [UInt64] = [0, 1, 7, 999].map { 1 + 10_000 * $0 }
 
-@Suite struct NumpyRandomTests {
+@Suite(.tags(.large)) struct NumpyRandomTests {
   @Test func rawDrawsMatchNumpyIncludingMultiWordSeeds() throws {
     let seeds: [UInt64] = courseSeeds + [0, (1 << 40) + 3, UInt64.max]
     let lines = try numpy(

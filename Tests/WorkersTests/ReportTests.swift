@@ -1,10 +1,11 @@
 import CustomExecutorAPI
 import Foundation
 import Report
+import TestSizes
 import Testing
 import Workers
 
-@Suite struct AnalysisTests {
+@Suite(.tags(.medium)) struct AnalysisTests {
   /// A converted item: the CSV through convert, as the pipeline does it.
   func item(_ rows: [(Double, Double, String)]) throws -> String {
     let root = try scratch()
@@ -81,7 +82,7 @@ import Workers
   }
 }
 
-@Suite struct ReportTests {
+@Suite(.tags(.medium)) struct ReportTests {
   // Recorded from `sacct -X -n -P -j 1020,1031 -o JobID,NodeList,Submit,Start,End,State` on
   // the local cluster, with a stale record of a reused id and a running job added.
   let sacct = """
@@ -309,31 +310,6 @@ import Workers
     }
   }
 
-  /// What docs/workers.md promises: a figure written by plotly.py (a Python step) is
-  /// picked up as it is, with its title and caption.
-  @Test func aFigureWrittenByPlotlyPyIsPublished() throws {
-    let directory = try scratch()
-    let python = Process()
-    python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    python.arguments = [
-      "python3", "-c",
-      """
-      import sys, plotly.graph_objects as go
-      figure = go.Figure(go.Scatter(x=[1, 2, 3], y=[2, 4, 3], name="mine"))
-      figure.update_layout(title="From Python", meta={"caption": "written by plotly.py"})
-      figure.write_json(sys.argv[1])
-      """, "\(directory)/python.plotly.json",
-    ]
-    try python.run()
-    python.waitUntilExit()
-    try #require(python.terminationStatus == 0, "python3 with plotly (scripts/test installs it with pip)")
-    let set = try Publisher.figureSet(directory: directory)
-    #expect(set.figures.map(\.title) == ["From Python"])
-    #expect(set.figures.map(\.caption) == ["written by plotly.py"])
-    let html = try Publisher(title: "t", description: "", source: "", figures: set, figureDirectory: directory, pipeline: .init(jobs: [])).render()
-    #expect(html.contains("\"name\":\"mine\""))
-  }
-
   @Test func theDAGFollowsNeedsOrElseTheStages() throws {
     let directory = try scratch()
     try """
@@ -366,5 +342,32 @@ import Workers
     #expect(x("b1") == x("a1") && x("b2") == x("a2") && x("a1")! < x("a2")!)
     try "[unclosed".write(toFile: "\(directory)/bad.yml", atomically: true, encoding: .utf8)
     #expect { try PipelineReport.structure(gitlabCI: "\(directory)/bad.yml") } throws: { "\($0)".contains("bad.yml is not YAML") }
+  }
+}
+
+@Suite(.tags(.large)) struct PlotlyPyFigureTests {
+  /// What docs/workers.md promises: a figure written by plotly.py (a Python step) is
+  /// picked up as it is, with its title and caption.
+  @Test func aFigureWrittenByPlotlyPyIsPublished() throws {
+    let directory = try scratch()
+    let python = Process()
+    python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    python.arguments = [
+      "python3", "-c",
+      """
+      import sys, plotly.graph_objects as go
+      figure = go.Figure(go.Scatter(x=[1, 2, 3], y=[2, 4, 3], name="mine"))
+      figure.update_layout(title="From Python", meta={"caption": "written by plotly.py"})
+      figure.write_json(sys.argv[1])
+      """, "\(directory)/python.plotly.json",
+    ]
+    try python.run()
+    python.waitUntilExit()
+    try #require(python.terminationStatus == 0, "python3 with plotly (scripts/test installs it with pip)")
+    let set = try Publisher.figureSet(directory: directory)
+    #expect(set.figures.map(\.title) == ["From Python"])
+    #expect(set.figures.map(\.caption) == ["written by plotly.py"])
+    let html = try Publisher(title: "t", description: "", source: "", figures: set, figureDirectory: directory, pipeline: .init(jobs: [])).render()
+    #expect(html.contains("\"name\":\"mine\""))
   }
 }

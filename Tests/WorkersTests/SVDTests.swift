@@ -1,6 +1,7 @@
 import Foundation
 import NumpyRandom
 import SVD
+import TestSizes
 import Testing
 
 /// The course's computation in numpy, for comparison (the course's own formulas).
@@ -19,7 +20,7 @@ let numpyExperiment = """
   print(repr(float(Vt[0] @ v)))
   """
 
-@Suite struct SVDTests {
+@Suite(.tags(.large)) struct SVDTests {
   @Test(arguments: [(200, 150, 0), (120, 300, 7), (1000, 1000, 1)])
   func theExperimentMatchesNumpy(nrow: Int, ncol: Int, seed: Int) throws {
     let lines = try numpy(numpyExperiment, [String(nrow), String(ncol), String(seed)])

@@ -1,12 +1,13 @@
 import Foundation
 import Report
+import TestSizes
 import Testing
 import Workers
 
 /// Every worker run twice does nothing the second time; a changed input or parameter
 /// reruns it; --force reruns it. "Nothing" is checked on the output's inode: every write
 /// renames a new file into place, so an untouched output keeps its inode.
-@Suite struct UpToDateTests {
+@Suite(.tags(.medium)) struct UpToDateTests {
   final class Log: @unchecked Sendable {
     var lines: [String] = []
     func add(_ line: String) { lines.append(line) }

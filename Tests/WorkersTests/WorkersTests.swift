@@ -1,5 +1,6 @@
 import Foundation
 import SVD
+import TestSizes
 import Testing
 import Workers
 
@@ -9,7 +10,7 @@ func scratch() throws -> String {
   return path
 }
 
-@Suite struct SVDWorkerTests {
+@Suite(.tags(.large)) struct SVDWorkerTests {
   func map(_ directory: String, seeds: String, task: Int, tasks: Int, nrow: Int = 60, ncol: Int = 40, gram: Bool = false) throws -> (Int, Int) {
     var map = try SVDMap(nrow: nrow, ncol: ncol, seeds: SeedList.parse(seeds), outputDirectory: directory, task: task, tasks: tasks, log: { _ in })
     map.keepGram = gram
@@ -149,5 +150,12 @@ func scratch() throws -> String {
   @Test(arguments: ["", "5-3", "a-b", "1,,2", "-4"])
   func badSeedListsAreOneLine(text: String) {
     #expect(throws: WorkerError.self) { try SeedList.parse(text) }
+  }
+
+  /// The array's task id and count are checked by svd-map's library, not its main.
+  @Test(arguments: [(-1, 4), (0, 0)])
+  func aBadArrayTaskIsRefusedBeforeAnyFile(task: Int, tasks: Int) {
+    let map = SVDMap(nrow: 6, ncol: 4, seeds: [0], outputDirectory: "/nonexistent/svd", task: task, tasks: tasks, log: { _ in })
+    #expect(throws: WorkerError("bad SLURM_ARRAY_TASK_ID/COUNT")) { try map.run() }
   }
 }
