@@ -55,6 +55,12 @@ public enum CIFileRenderer {
       for line in job.beforeScript { out.append("    - \(quote(line))") }
       out.append("  script:")
       for line in job.script { out.append("    - \(quote(line))") }
+      if !job.allowedExitCodes.isEmpty {
+        // A partly failed array: the driver's partial code (docs/executor.md, exit codes).
+        out.append("  allow_failure:")
+        out.append("    exit_codes:")
+        for code in job.allowedExitCodes { out.append("      - \(code)") }
+      }
       if !job.artifacts.isEmpty {
         out.append("  artifacts:")
         out.append("    paths:")
