@@ -144,7 +144,7 @@ let package = Package(
       dependencies: [
         "ExecutorCore", "ExecutorTesting", "Scheduling", "SbatchModel", "CustomExecutorAPI", "JobIdentity",
         .product(name: "JWTKit", package: "jwt-kit"),
-      ]),
+      ], exclude: ["Fixtures"]),
     .testTarget(name: "RunnerEmulatorTests", dependencies: ["RunnerEmulator"]),
     .testTarget(name: "PipelineSpecTests", dependencies: ["PipelineSpec", "SbatchModel", "WorkerTasks"]),
     .testTarget(name: "WorkersTests", dependencies: [

@@ -7,6 +7,7 @@ public import CustomExecutorAPI
 #endif
 public import Scheduling
 public import SbatchModel
+import AtomicFiles
 
 #if canImport(Glibc)
   import Glibc
@@ -213,7 +214,8 @@ public struct RunPhase: Sendable {
       if sections.queuedOpen, let started = watch.startedAt {
         notes(sections.started(at: started, queued: started.timeIntervalSince(submittedAt)))
       }
-      let drained = output.drain()
+      // Bytes that came after the look wait for the next step: "queued" closes first.
+      let drained = watch.startedAt == nil ? (sawOutput: false, behind: false) : output.drain()
       for action in actions {
         switch action {
         case .note(let text): note(after: output.lastByte, text)
@@ -222,22 +224,58 @@ public struct RunPhase: Sendable {
           if case .failure(let error) = schedulerCall({ try scheduler.cancel(id) }) { seen.cancelError = error }
         case .askPendingReason: seen.pendingReason = scheduler.pendingReason(of: id)
         case .drainToEnd:
+          let now = clock.now
+          notes(sections.started(at: watch.startedAt ?? now, queued: (watch.startedAt ?? now).timeIntervalSince(submittedAt)))
           output.drainToEnd()
           passTasks(all: true)
         case .askEnds: seen.ends = schedulerCall { try scheduler.finalStates(of: id, in: job.directory) }
         case .summarize(let headline, let outcomes):
           let now = clock.now
-          notes(sections.started(at: now, queued: now.timeIntervalSince(submittedAt)))
           let usage = scheduler.usage(of: id)
           let rows = outcomes.map { JobSections.Row(task: $0.key, outcome: $0.value, usage: usage[$0.key]) }
           let memory = job.request.value(of: "mem") ?? job.request.value(of: "mem-per-cpu").map { "\($0) per CPU" }
           notes(sections.summary(headline: headline, rows: rows, requestedMemory: memory, at: now))
+          writeJUnitReport(job: job, id: id, outcomes: outcomes, usage: usage)
         case .finish(let verdict, let ended): return (verdict, ended)
         }
       }
       passTasks(all: false)
       if !drained.behind { clock.sleep(settings.outputPollMilliseconds / 1000) }
     }
+  }
+
+  /// `.ci-slurm/junit.xml` under the CI project directory, for `artifacts:reports:junit`.
+  /// CI_PROJECT_DIR is a job variable, so it is used only inside the job's builds
+  /// directory (where the runner puts it); a report that cannot be written is one line,
+  /// never the job's failure.
+  func writeJUnitReport(job: BatchJob, id: JobID, outcomes: [Int: TaskOutcome], usage: [Int: TaskUsage]) {
+    guard let project = context.environment.job("CI_PROJECT_DIR"), project.hasPrefix(context.buildsDirectory + "/"),
+      !project.split(separator: "/").contains("..")
+    else { return }
+    let cases = outcomes.map { task, outcome in
+      let tail = outcome == .succeeded
+        ? "" : JUnitReport.tail(of: RunPhase.fileTail(JobFiles.output(in: job.directory, task: task, isArray: job.isArray), bytes: JUnitReport.tailBytes))
+      return JUnitReport.Case(task: task, outcome: outcome, seconds: JUnitReport.seconds(elapsed: usage[task]?.elapsed), tail: tail)
+    }
+    let xml = JUnitReport.render(
+      jobName: context.environment.job("CI_JOB_NAME") ?? job.name, id: id, scheduler: scheduler.name, isArray: job.isArray, cases: cases)
+    do {
+      try AtomicFiles.write(xml, to: "\(project)/\(JUnitReport.relativePath)", makeDirectories: true)
+    } catch {
+      console.note("Could not write the JUnit report: \(error)")
+    }
+  }
+
+  /// The last `bytes` of a file (empty when it cannot be read).
+  static func fileTail(_ path: String, bytes: Int) -> Data {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return Data() }
+    defer { close(fd) }
+    let size = lseek(fd, 0, SEEK_END)
+    guard size > 0, lseek(fd, max(0, size - off_t(bytes)), SEEK_SET) >= 0 else { return Data() }
+    var data = Data(count: min(Int(size), bytes))
+    let count = data.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    return count > 0 ? data.prefix(count) : Data()
   }
 
   /// A scheduler call's answer for the watch: `SchedulerError`s as they are, anything

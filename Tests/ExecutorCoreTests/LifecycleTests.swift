@@ -321,3 +321,60 @@ extension DriverFailure {
     #expect(try off.run(partly) == .build(exitCode: 6, message: "Fake job 1: 1 of 2 tasks failed: 1 (exit 6)"))
   }
 }
+
+@Suite(.tags(.medium)) struct JUnitLifecycleTests {
+  static let schema = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/junit-gitlab.xsd").path
+
+  /// xmllint's verdict on `file` against the JUnit schema GitLab's parser reads.
+  static func validate(_ file: String) throws -> (valid: Bool, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["xmllint", "--noout", "--schema", schema, file]
+    let pipe = Pipe()
+    process.standardError = pipe
+    process.standardOutput = pipe
+    try process.run()
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus == 0, output)
+  }
+
+  @Test func anArrayWritesAReportGitLabsSchemaAccepts() throws {
+    var job = LifecycleJob()
+    job.variables["SCHEDULER_PARAMETERS"] = "--array=0-2"
+    job.variables["CI_JOB_NAME"] = "analyze"
+    let project = try job.context().buildsDirectory + "/group/demo"
+    job.variables["CI_PROJECT_DIR"] = project
+    defer { job.remove() }
+    let fake = FakeScheduler(clock: job.clock) { task in
+      FakeTask(
+        runSeconds: 3, output: "task \(task)\n\u{1b}[31m<error> & more\u{1b}[0m\n", ending: .exit(task == 1 ? 3 : 0),
+        usage: TaskUsage(elapsed: "00:00:03"))
+    }
+    _ = try job.run(fake)
+    let file = "\(project)/.ci-slurm/junit.xml"
+    let xml = try String(contentsOfFile: file, encoding: .utf8)
+    #expect(xml.components(separatedBy: "<testcase ").count == 4)
+    #expect(xml.contains("<testcase name=\"task 1\" classname=\"analyze (Fake job 1)\" time=\"3\">"))
+    #expect(xml.contains("exit code 3; the output ends:\ntask 1\n[31m&lt;error&gt; &amp; more[0m</failure>"))
+    let verdict = try Self.validate(file)
+    #expect(verdict.valid, "\(verdict.output)")
+  }
+
+  @Test func theSchemaCheckCanFail() throws {
+    let file = NSTemporaryDirectory() + "junit-" + UUID().uuidString + ".xml"
+    try "<testsuites><testsuite name=\"s\"><testcase name=\"t\"/></testsuite></testsuites>".write(toFile: file, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(atPath: file) }
+    #expect(try !Self.validate(file).valid)
+  }
+
+  @Test func aProjectDirectoryOutsideTheBuildsIsNotWritten() throws {
+    var job = LifecycleJob()
+    let outside = NSTemporaryDirectory() + "outside-" + UUID().uuidString
+    job.variables["CI_PROJECT_DIR"] = outside
+    defer { job.remove() }
+    let fake = FakeScheduler(clock: job.clock) { _ in FakeTask(runSeconds: 1) }
+    #expect(try job.run(fake) == nil)
+    #expect(!FileManager.default.fileExists(atPath: outside))
+  }
+}

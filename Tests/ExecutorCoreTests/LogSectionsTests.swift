@@ -96,3 +96,43 @@ import Testing
     }
   }
 }
+
+@Suite(.tags(.small)) struct JUnitReportTests {
+  @Test func oneCasePerTaskAFailureWithItsCodeAndEscapedTail() {
+    let xml = JUnitReport.render(
+      jobName: "analyze: [a&b]", id: JobID("9"), scheduler: "Slurm", isArray: true,
+      cases: [
+        .init(task: 1, outcome: .failed(exitCode: 3), seconds: 4, tail: "bad <tag> & \"q\" 'a'\n\u{1b}[31mred\u{1b}[0m\u{7}"),
+        .init(task: 0, outcome: .succeeded, seconds: 62, tail: ""),
+      ])
+    #expect(xml == """
+      <?xml version="1.0" encoding="UTF-8"?>
+      <testsuites>
+        <testsuite name="analyze: [a&amp;b] (Slurm job 9)" tests="2" failures="1" errors="0" time="66">
+          <testcase name="task 0" classname="analyze: [a&amp;b] (Slurm job 9)" time="62"/>
+          <testcase name="task 1" classname="analyze: [a&amp;b] (Slurm job 9)" time="4">
+            <failure message="exit code 3" type="FAILED">exit code 3; the output ends:
+      bad &lt;tag&gt; &amp; &quot;q&quot; &apos;a&apos;
+      [31mred[0m</failure>
+          </testcase>
+        </testsuite>
+      </testsuites>
+
+      """)
+  }
+
+  @Test func aPlainJobIsOneCaseNamedAfterTheCIJob() {
+    let xml = JUnitReport.render(
+      jobName: "build", id: JobID("9"), scheduler: "Slurm", isArray: false,
+      cases: [.init(task: 0, outcome: .timedOut(limit: "00:01:00"), seconds: nil, tail: "")])
+    #expect(xml.contains("<testcase name=\"build\" classname=\"build (Slurm job 9)\">"))
+    #expect(xml.contains("<failure message=\"exit code 124\" type=\"TIMEOUT\">exit code 124</failure>"))
+  }
+
+  @Test func theTailIsTheLastLinesOfTheLastBytes() {
+    let text = (1...100).map { "line \($0)" }.joined(separator: "\n") + "\n"
+    #expect(JUnitReport.tail(of: Data(text.utf8)) == (81...100).map { "line \($0)" }.joined(separator: "\n"))
+    #expect(JUnitReport.seconds(elapsed: "1-00:01:02") == 86462)
+    #expect(JUnitReport.seconds(elapsed: nil) == nil)
+  }
+}
