@@ -13,8 +13,6 @@ import SbatchModel
 /// Tests/ExecutorCoreTests/Fixtures/junit-gitlab.xsd says so as a schema and a test
 /// validates against it. Pure: the caller reads the tails and writes the file.
 public enum JUnitReport {
-  /// Where the report goes, under `CI_PROJECT_DIR`.
-  public static let relativePath = ".ci-slurm/junit.xml"
   /// How much of a failed task's output the report keeps.
   public static let tailLines = 20
   public static let tailBytes = 8 << 10

@@ -260,7 +260,7 @@ public struct RunPhase: Sendable {
     let xml = JUnitReport.render(
       jobName: context.environment.job("CI_JOB_NAME") ?? job.name, id: id, scheduler: scheduler.name, isArray: job.isArray, cases: cases)
     do {
-      try AtomicFiles.write(xml, to: "\(project)/\(JUnitReport.relativePath)", makeDirectories: true)
+      try AtomicFiles.write(xml, to: "\(project)/\(JobLayout.junitReport)", makeDirectories: true)
     } catch {
       console.note("Could not write the JUnit report: \(error)")
     }
