@@ -150,7 +150,7 @@ let package = Package(
       dependencies: [
         "TestSizes", "ExecutorCore", "ExecutorTesting", "Scheduling", "SbatchModel", "CustomExecutorAPI", "JobIdentity",
         .product(name: "JWTKit", package: "jwt-kit"),
-      ]),
+      ], exclude: ["Fixtures"]),
     .testTarget(name: "RunnerEmulatorTests", dependencies: ["TestSizes", "RunnerEmulator"]),
     .testTarget(name: "PipelineSpecTests", dependencies: ["TestSizes", "PipelineSpec", "SbatchModel", "WorkerTasks"]),
     .testTarget(name: "WorkersTests", dependencies: [

@@ -41,6 +41,9 @@ public enum OutputDestination: Sendable {
   case null
   /// Appends to (or creates, mode 0600) the file at this path.
   case file(String)
+  /// stderr only: the same file as stdout, as Go's os/exec does when both are one writer
+  /// (gitlab-runner's custom executor), so the two stay in the order they were written.
+  case sameAsStdout
 }
 
 public struct SpawnError: Error, Equatable, CustomStringConvertible, Sendable {
@@ -111,6 +114,10 @@ public final class ChildProcess: Sendable {
       case .file(let path):
         posix_spawn_file_actions_addopen(
           &fileActions, fd, path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        return nil
+      case .sameAsStdout:
+        precondition(fd == 2, "only stderr can share stdout")
+        posix_spawn_file_actions_adddup2(&fileActions, 1, 2)
         return nil
       case .pipe:
         var ends: [Int32] = [0, 0]

@@ -37,6 +37,9 @@ public struct DriverSettings: Equatable, Sendable, Codable {
   public var keepBuilds = false
   /// Keep each job's Slurm output under <data_root>/logs for this many days (0: not kept).
   public var keepLogsDays: Double = 0
+  /// The CI job's exit code when some but not all of an array's tasks failed (0: the first
+  /// failed task's code, as when all failed).
+  public var partialArrayExitCode: Int32 = ArraySpec.partialFailureExitCode
   /// Allowed/denied options and caps ([options] and [limits]).
   public var policy = OptionPolicy()
   /// Whose account a job runs as ([run_as]).
@@ -78,7 +81,7 @@ public struct DriverSettings: Equatable, Sendable, Codable {
   static let keys = [
     "backend", "data_root", "after_script", "default_parameters", "heartbeat_seconds",
     "poll_seconds", "output_poll_ms", "cancel_wait_seconds", "keep_job_dirs", "keep_builds",
-    "keep_logs_days", "allow_root", "limits.max_time", "limits.max_cpus", "limits.max_memory",
+    "keep_logs_days", "allow_root", "partial_array_exit_code", "limits.max_time", "limits.max_cpus", "limits.max_memory",
     "limits.max_array_tasks", "limits.max_gpus", "limits.allowed_gres", "options.allowed", "options.denied",
     "run_as.mode", "run_as.identity", "run_as.token_variable", "run_as.jwks_file", "run_as.issuer",
     "run_as.audience", "run_as.accounts.<login>",
@@ -156,6 +159,10 @@ public struct DriverSettings: Equatable, Sendable, Codable {
       case "keep_builds": settings.keepBuilds = try boolean()
       case "keep_logs_days": settings.keepLogsDays = try number(0...3650)
       case "allow_root": settings.allowRoot = try boolean()
+      case "partial_array_exit_code":
+        let code = try number(0...255)
+        guard code == code.rounded() else { throw Error(message: "\(at): 'partial_array_exit_code' must be a whole number from 0 to 255") }
+        settings.partialArrayExitCode = Int32(code)
       case "limits.max_gpus": settings.policy.maxGPUs = Int(try number(0...1_000_000))
       case "limits.allowed_gres":
         guard case .array(let values) = entry.value else {

@@ -60,6 +60,9 @@ public struct JobWatch: Sendable {
     case drainToEnd
     /// Ask `Scheduler.finalStates` for the tasks without a clean status.
     case askEnds
+    /// The job is over: write its summary (`JobSections.summary`) with the count line
+    /// `headline` and each task's outcome.
+    case summarize(headline: String, outcomes: [Int: TaskOutcome])
     case finish(verdict: DriverFailure?, ended: Bool)
   }
 
@@ -79,6 +82,9 @@ public struct JobWatch: Sendable {
   public let isArray: Bool
   public let submittedAt: Date
   public let timing: Timing
+  /// The CI job's exit code when some but not all of an array's tasks failed (nil: the
+  /// first failed task's, as for a wholly failed array).
+  public let partialExitCode: Int32?
 
   public private(set) var statuses: [Int: TaskStatus] = [:]
   var endedInScheduler: Set<Int> = []
@@ -93,7 +99,8 @@ public struct JobWatch: Sendable {
   /// `.askPendingReason` was returned: the next step prints the waiting line.
   var reasonAsked = false
   var pendingReason: String?
-  var startedAt: Date?
+  /// When the first task was seen running or printing.
+  public internal(set) var startedAt: Date?
   var unavailableSince: Date?
   var cancelledAt: Date?
   var ended = true
@@ -105,8 +112,10 @@ public struct JobWatch: Sendable {
   static let statusGraceSeconds: TimeInterval = 1
 
   public init(
-    id: JobID, schedulerName: String, tasks: [Int], isArray: Bool, submittedAt: Date, timing: Timing
+    id: JobID, schedulerName: String, tasks: [Int], isArray: Bool, submittedAt: Date, timing: Timing,
+    partialExitCode: Int32? = nil
   ) {
+    self.partialExitCode = partialExitCode
     self.id = id
     self.schedulerName = schedulerName
     self.tasks = tasks
@@ -127,6 +136,9 @@ public struct JobWatch: Sendable {
   }
 
   public var isFinished: Bool { stage == .finished }
+
+  /// The task's status is read and the scheduler says it ended: its output is complete.
+  public func isOver(_ task: Int) -> Bool { statuses[task] != nil && isDone(task) }
 
   func isDone(_ task: Int) -> Bool { schedulerUnknown || endedInScheduler.contains(task) }
 
@@ -290,13 +302,14 @@ public struct JobWatch: Sendable {
     stage = .finished
     let outcomes = Dictionary(uniqueKeysWithValues: tasks.map { ($0, TaskOutcome.classify(status: statuses[$0], end: ends[$0])) })
     var actions: [Action] = []
-    if isArray { actions.append(.note(JobWatch.summary(id: id, scheduler: schedulerName, outcomes: outcomes))) }
+    actions.append(.summarize(headline: JobWatch.headline(id: id, scheduler: schedulerName, outcomes: outcomes), outcomes: outcomes))
     let queued = (startedAt ?? now).timeIntervalSince(submittedAt)
     let ran = startedAt.map { now.timeIntervalSince($0) } ?? 0
     actions.append(
       .note("\(schedulerName) job \(id) ended: queued about \(JobWatch.duration(queued)), ran about \(JobWatch.duration(ran))"))
     let verdict = JobVerdict.decide(
-      jobID: id, outcomes: outcomes, isArray: isArray, cancelled: cancelledAt != nil, scheduler: schedulerName)
+      jobID: id, outcomes: outcomes, isArray: isArray, cancelled: cancelledAt != nil, scheduler: schedulerName,
+      partialExitCode: partialExitCode)
     actions.append(.finish(verdict: verdict, ended: ended))
     return actions
   }
@@ -308,14 +321,9 @@ public struct JobWatch: Sendable {
     return false
   }
 
-  static func summary(id: JobID, scheduler: String, outcomes: [Int: TaskOutcome]) -> String {
-    let ordered = outcomes.sorted { $0.key < $1.key }
-    let succeeded = ordered.filter { $0.value == .succeeded }.count
-    var lines = ["Summary of \(scheduler) job \(id): \(ordered.count) tasks, \(succeeded) succeeded, \(ordered.count - succeeded) did not"]
-    for (task, outcome) in ordered {
-      lines.append("  task \(task): \(outcome.summary)")
-    }
-    return lines.joined(separator: "\n")
+  static func headline(id: JobID, scheduler: String, outcomes: [Int: TaskOutcome]) -> String {
+    let succeeded = outcomes.values.filter { $0 == .succeeded }.count
+    return "Summary of \(scheduler) job \(id): \(outcomes.count) tasks, \(succeeded) succeeded, \(outcomes.count - succeeded) did not"
   }
 
   static func duration(_ seconds: TimeInterval) -> String {

@@ -7,6 +7,7 @@ public import CustomExecutorAPI
 #endif
 public import Scheduling
 public import SbatchModel
+import AtomicFiles
 
 #if canImport(Glibc)
   import Glibc
@@ -146,14 +147,22 @@ public struct RunPhase: Sendable {
     state.submissions[index].id = id
     try state.save(context.stateFile)
     let options = request.arguments.isEmpty ? "no options" : request.arguments.joined(separator: " ")
-    console.note("Submitted \(scheduler.name) job \(id) (\(job.name)) for \(stage): \(options)")
+    var sections = JobSections(id: id, scheduler: scheduler.name)
+    let reproducer = JobSections.Reproducer(
+      command: scheduler.submissionCommand(for: job), stagedScript: stagedScript, wrapper: wrapper,
+      workingDirectory: job.workingDirectory)
+    for line in sections.submitted(
+      at: submittedAt, line: "Submitted \(scheduler.name) job \(id) (\(job.name)) for \(stage): \(options)", reproducer: reproducer)
+    {
+      console.note(line)
+    }
     var entry = LedgerRecord(
       event: LedgerRecord.submitted, ciJobID: context.jobID, ciJobName: context.environment.job("CI_JOB_NAME") ?? "",
       ciJobStage: context.environment.job("CI_JOB_STAGE") ?? "", runnerStage: stage.description, scheduler: scheduler.name,
       schedulerJobID: id.raw, host: ProcessInfo.processInfo.hostName, time: submittedAt.timeIntervalSince1970, result: nil)
     ledger?.append(entry)
 
-    let (verdict, ended) = follow(job: job, id: id, submittedAt: submittedAt)
+    let (verdict, ended) = follow(job: job, id: id, submittedAt: submittedAt, sections: sections)
     // A job that failed by the scheduler's hand (node failure, lost job) can still be
     // listed as running, and cleanup skips finished submissions: cancel it here. A build
     // failure wrote its status file, so that job has ended and needs no extra RPC.
@@ -171,23 +180,42 @@ public struct RunPhase: Sendable {
 
   /// Streams the job's output until every task has ended, then returns the verdict; `ended`
   /// is false when the job did not end within `cancel_wait_seconds` of a cancel. The
-  /// decisions are `JobWatch`'s; this loop only does what it asks.
-  func follow(job: BatchJob, id: JobID, submittedAt: Date) -> (verdict: DriverFailure?, ended: Bool) {
+  /// decisions are `JobWatch`'s; this loop only does what it asks, and writes the log's
+  /// sections (`JobSections`) as the watch's state and actions come.
+  func follow(
+    job: BatchJob, id: JobID, submittedAt: Date, sections: JobSections
+  ) -> (verdict: DriverFailure?, ended: Bool) {
+    var sections = sections
     var watch = JobWatch(
       id: id, schedulerName: scheduler.name, tasks: job.taskIDs, isArray: job.isArray, submittedAt: submittedAt,
       timing: .init(
         pollSeconds: settings.pollSeconds, heartbeatSeconds: settings.heartbeatSeconds,
-        cancelWaitSeconds: settings.cancelWaitSeconds))
+        cancelWaitSeconds: settings.cancelWaitSeconds),
+      partialExitCode: settings.partialArrayExitCode == 0 ? nil : settings.partialArrayExitCode)
     var output = JobOutput(job: job, console: console)
     var seen = JobWatch.Observation(now: clock.now)
+    func notes(_ lines: [String]) { for line in lines { note(after: output.lastByte, line) } }
+    /// The tasks the watch calls over, each in its section (all of them once the job is).
+    func passTasks(all: Bool) {
+      guard job.isArray else { return }
+      for task in job.taskIDs where !output.passed.contains(task) && (all || watch.isOver(task)) {
+        output.passTask(task, section: sections.task(task, status: watch.statuses[task], at: clock.now))
+      }
+    }
     while true {
-      let drained = output.drain()
-      seen.sawOutput = drained.sawOutput
+      // Output is only looked at before the step and passed on after it, so "queued" is
+      // closed before a plain job's first byte.
+      seen.sawOutput = output.hasNewOutput()
       seen.statuses = readStatuses(of: watch.tasksToRead, job: job)
       seen.cancelRequested = cancellation.isSet
       seen.now = clock.now
       let actions = watch.step(seen)
       seen = JobWatch.Observation(now: clock.now)
+      if sections.queuedOpen, let started = watch.startedAt {
+        notes(sections.started(at: started, queued: started.timeIntervalSince(submittedAt)))
+      }
+      // Bytes that came after the look wait for the next step: "queued" closes first.
+      let drained = watch.startedAt == nil ? (sawOutput: false, behind: false) : output.drain()
       for action in actions {
         switch action {
         case .note(let text): note(after: output.lastByte, text)
@@ -195,13 +223,59 @@ public struct RunPhase: Sendable {
         case .cancel:
           if case .failure(let error) = schedulerCall({ try scheduler.cancel(id) }) { seen.cancelError = error }
         case .askPendingReason: seen.pendingReason = scheduler.pendingReason(of: id)
-        case .drainToEnd: output.drainToEnd()
+        case .drainToEnd:
+          let now = clock.now
+          notes(sections.started(at: watch.startedAt ?? now, queued: (watch.startedAt ?? now).timeIntervalSince(submittedAt)))
+          output.drainToEnd()
+          passTasks(all: true)
         case .askEnds: seen.ends = schedulerCall { try scheduler.finalStates(of: id, in: job.directory) }
+        case .summarize(let headline, let outcomes):
+          let now = clock.now
+          let usage = scheduler.usage(of: id)
+          let rows = outcomes.map { JobSections.Row(task: $0.key, outcome: $0.value, usage: usage[$0.key]) }
+          let memory = job.request.value(of: "mem") ?? job.request.value(of: "mem-per-cpu").map { "\($0) per CPU" }
+          notes(sections.summary(headline: headline, rows: rows, requestedMemory: memory, at: now))
+          writeJUnitReport(job: job, id: id, outcomes: outcomes, usage: usage)
         case .finish(let verdict, let ended): return (verdict, ended)
         }
       }
+      passTasks(all: false)
       if !drained.behind { clock.sleep(settings.outputPollMilliseconds / 1000) }
     }
+  }
+
+  /// `.ci-slurm/junit.xml` under the CI project directory, for `artifacts:reports:junit`.
+  /// CI_PROJECT_DIR is a job variable, so it is used only inside the job's builds
+  /// directory (where the runner puts it); a report that cannot be written is one line,
+  /// never the job's failure.
+  func writeJUnitReport(job: BatchJob, id: JobID, outcomes: [Int: TaskOutcome], usage: [Int: TaskUsage]) {
+    guard let project = context.environment.job("CI_PROJECT_DIR"), project.hasPrefix(context.buildsDirectory + "/"),
+      !project.split(separator: "/").contains("..")
+    else { return }
+    let cases = outcomes.map { task, outcome in
+      let tail = outcome == .succeeded
+        ? "" : JUnitReport.tail(of: RunPhase.fileTail(JobFiles.output(in: job.directory, task: task, isArray: job.isArray), bytes: JUnitReport.tailBytes))
+      return JUnitReport.Case(task: task, outcome: outcome, seconds: JUnitReport.seconds(elapsed: usage[task]?.elapsed), tail: tail)
+    }
+    let xml = JUnitReport.render(
+      jobName: context.environment.job("CI_JOB_NAME") ?? job.name, id: id, scheduler: scheduler.name, isArray: job.isArray, cases: cases)
+    do {
+      try AtomicFiles.write(xml, to: "\(project)/\(JobLayout.junitReport)", makeDirectories: true)
+    } catch {
+      console.note("Could not write the JUnit report: \(error)")
+    }
+  }
+
+  /// The last `bytes` of a file (empty when it cannot be read).
+  static func fileTail(_ path: String, bytes: Int) -> Data {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return Data() }
+    defer { close(fd) }
+    let size = lseek(fd, 0, SEEK_END)
+    guard size > 0, lseek(fd, max(0, size - off_t(bytes)), SEEK_SET) >= 0 else { return Data() }
+    var data = Data(count: min(Int(size), bytes))
+    let count = data.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    return count > 0 ? data.prefix(count) : Data()
   }
 
   /// A scheduler call's answer for the watch: `SchedulerError`s as they are, anything

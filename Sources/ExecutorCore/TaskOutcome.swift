@@ -67,7 +67,8 @@ public enum TaskOutcome: Equatable, Sendable {
 /// one place a job's result is decided (`JobWatch` calls it when the job is over).
 public enum JobVerdict {
   public static func decide(
-    jobID: JobID, outcomes: [Int: TaskOutcome], isArray: Bool, cancelled: Bool = false, scheduler: String = "Slurm"
+    jobID: JobID, outcomes: [Int: TaskOutcome], isArray: Bool, cancelled: Bool = false, scheduler: String = "Slurm",
+    partialExitCode: Int32? = nil
   ) -> DriverFailure? {
     // The runner stopped the CI job: whatever the tasks did after the scancel, the job's
     // result is the stop's (a build failure, as gitlab-runner reports a cancelled script).
@@ -97,6 +98,13 @@ public enum JobVerdict {
     let list = failing.map { "\($0.key) (\($0.value.summary))" }.joined(separator: ", ")
     if !system.isEmpty {
       return .system("\(scheduler) job \(jobID): \(failing.count) of \(outcomes.count) tasks did not succeed: \(list)")
+    }
+    // Some tasks succeeded: the partial code, which `allow_failure: exit_codes:` can accept
+    // while a wholly failed array still fails.
+    if let partialExitCode, failing.count < outcomes.count {
+      return .build(
+        exitCode: partialExitCode,
+        message: "\(scheduler) job \(jobID): \(failing.count) of \(outcomes.count) tasks failed: \(list) (partly failed: exit \(partialExitCode))")
     }
     let code = failing.first!.value.buildExitCode ?? 1
     return .build(exitCode: code, message: "\(scheduler) job \(jobID): \(failing.count) of \(outcomes.count) tasks failed: \(list)")

@@ -22,11 +22,14 @@ public struct FakeTask: Sendable {
   public var runSeconds: TimeInterval
   public var output: String
   public var ending: Ending
+  /// What accounting says the task used (nil: it does not know).
+  public var usage: TaskUsage?
 
   public init(
     pendSeconds: TimeInterval = 0, pendReason: String = "Priority", runSeconds: TimeInterval = 1, output: String = "",
-    ending: Ending = .exit(0)
+    ending: Ending = .exit(0), usage: TaskUsage? = nil
   ) {
+    self.usage = usage
     self.pendSeconds = pendSeconds
     self.pendReason = pendReason
     self.runSeconds = runSeconds
@@ -223,6 +226,24 @@ public final class FakeScheduler: Scheduler {
         if case .ended = phase(of: job, task: task, at: now) { return false } else { return true }
       }
     }.map(\.id)
+  }
+
+  /// The sbatch line the Slurm backend would run, so the log's reproducer is the real one.
+  public func submissionCommand(for job: BatchJob) -> [String]? {
+    SbatchCommand.arguments(
+      jobName: job.name, script: job.wrapperScript, directory: job.directory, workingDirectory: job.workingDirectory,
+      request: job.request)
+  }
+
+  /// Each ended task's use as its plan says (`FakeTask.usage`), once asked.
+  public func usage(of id: JobID) -> [Int: TaskUsage] {
+    record("usage")
+    guard let job = job(id) else { return [:] }
+    var usage: [Int: TaskUsage] = [:]
+    for task in job.batch.taskIDs {
+      if case .ended = phase(of: job, task: task, at: clock.now), let used = plan(task).usage { usage[task] = used }
+    }
+    return usage
   }
 
   public func pendingReason(of id: JobID) -> String? {

@@ -17,6 +17,8 @@ public struct PipelinePlan: Sendable {
     public var beforeScript: [String]
     public var script: [String]
     public var artifacts: [String]
+    /// `allow_failure: exit_codes:` (a scatter's `allow_partial`); empty: none.
+    public var allowedExitCodes: [Int32] = []
   }
 
   public struct Pair: Sendable, Equatable {
@@ -191,7 +193,8 @@ public struct PipelinePlan: Sendable {
     return Job(
       name: name, stage: stage.name, origin: "\(spec.displayPath) line \(stage.line): stage \(stage.name)\(item.map { ", item \($0.id) (line \($0.line))" } ?? "")",
       needs: nil, timeoutSeconds: (resources.timeSeconds ?? 3600) + spec.queueMargin, schedulerParameters: parameters,
-      variables: variables, beforeScript: before, script: stage.script, artifacts: stage.artifacts)
+      variables: variables, beforeScript: before, script: stage.script, artifacts: stage.artifacts,
+      allowedExitCodes: stage.scatter?.allowPartial == true ? [ArraySpec.partialFailureExitCode] : [])
   }
 
   func makeGather(name: String, stage: PipelineSpec.Stage, gather: PipelineSpec.Gather, resources: PipelineSpec.Resources, item: PipelineSpec.Item?, arrayMode: Bool) throws -> Job {

@@ -1,3 +1,5 @@
+import SbatchModel
+
 /// Writes a plan as `.gitlab-ci.yml` text. Built line by line, not by encoding dictionaries,
 /// so the same spec gives the same bytes every time, with keys in GitLab's usual order.
 public enum CIFileRenderer {
@@ -55,11 +57,22 @@ public enum CIFileRenderer {
       for line in job.beforeScript { out.append("    - \(quote(line))") }
       out.append("  script:")
       for line in job.script { out.append("    - \(quote(line))") }
+      if !job.allowedExitCodes.isEmpty {
+        // A partly failed array: the driver's partial code (docs/executor.md, exit codes).
+        out.append("  allow_failure:")
+        out.append("    exit_codes:")
+        for code in job.allowedExitCodes { out.append("      - \(code)") }
+      }
+      // The driver's JUnit report (a testcase per Slurm task) for GitLab's test tab, kept
+      // when the job failed too: that is when it matters (docs/executor.md).
+      out.append("  artifacts:")
+      out.append("    when: always")
       if !job.artifacts.isEmpty {
-        out.append("  artifacts:")
         out.append("    paths:")
         for path in job.artifacts { out.append("      - \(quote(path))") }
       }
+      out.append("    reports:")
+      out.append("      junit: \(quote(JobLayout.junitReport))")
     }
     return out.joined(separator: "\n") + "\n"
   }
@@ -145,22 +158,32 @@ public enum TemplateRenderer {
     #     extends: .slurm-array
     #     script: [ci-worker svd-map --seeds 0-999]
 
+    .slurm-reports:
+      artifacts:
+        when: always
+        reports:
+          junit: "\(JobLayout.junitReport)"
+
     .slurm:
+      extends: .slurm-reports
       timeout: "1h 30m"
       variables:
         SCHEDULER_PARAMETERS: "--cpus-per-task=1 --mem=2G --time=01:00:00"
 
     .slurm-large:
+      extends: .slurm-reports
       timeout: "12h 30m"
       variables:
         SCHEDULER_PARAMETERS: "--cpus-per-task=8 --mem=32G --time=12:00:00"
 
     .slurm-array:
+      extends: .slurm-reports
       timeout: "2h 30m"
       variables:
         SCHEDULER_PARAMETERS: "--cpus-per-task=1 --mem=2G --time=02:00:00 --array=0-9%4"
 
     .slurm-gpu:
+      extends: .slurm-reports
       timeout: "4h 30m"
       variables:
         SCHEDULER_PARAMETERS: "--cpus-per-task=4 --mem=16G --gpus=1 --time=04:00:00"

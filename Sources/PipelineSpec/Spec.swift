@@ -77,6 +77,9 @@ public struct PipelineSpec: Sendable, Equatable {
   public struct Scatter: Sendable, Equatable {
     public var tasks: Int
     public var throttle: Int?
+    /// Some failed tasks are acceptable: the CI job is allowed to fail with the driver's
+    /// partial-array exit code (`ArraySpec.partialFailureExitCode`), never with another.
+    public var allowPartial = false
   }
 
   public struct Gather: Sendable, Equatable {
@@ -510,15 +513,21 @@ struct SpecReader {
       if let value = values["scatter"] {
         var tasks = 0
         var throttle: Int? = nil
-        for (key, _, inner) in try mapping(value, "\(what).scatter", allowed: ["tasks", "throttle"]) {
-          if key == "tasks" { tasks = try integer(inner, "\(what).scatter.tasks", 1...spec.maxArraySize) }
-          else { throttle = try integer(inner, "\(what).scatter.throttle", 1...100_000) }
+        var allowPartial = false
+        for (key, _, inner) in try mapping(value, "\(what).scatter", allowed: ["tasks", "throttle", "allow_partial"]) {
+          switch key {
+          case "tasks": tasks = try integer(inner, "\(what).scatter.tasks", 1...spec.maxArraySize)
+          case "throttle": throttle = try integer(inner, "\(what).scatter.throttle", 1...100_000)
+          default:
+            guard let flag = inner.bool else { throw fail(inner, "\(what).scatter.allow_partial must be true or false") }
+            allowPartial = flag
+          }
         }
         guard tasks > 0 else { throw fail(value, "\(what).scatter needs tasks: N") }
         if let throttle, throttle > tasks {
           throw fail(value, "\(what).scatter.throttle \(throttle) is more than its \(tasks) tasks; write throttle: \(tasks) or less, or leave it out")
         }
-        scatter = PipelineSpec.Scatter(tasks: tasks, throttle: throttle)
+        scatter = PipelineSpec.Scatter(tasks: tasks, throttle: throttle, allowPartial: allowPartial)
       }
       var gather: PipelineSpec.Gather? = nil
       if let value = values["gather"] {

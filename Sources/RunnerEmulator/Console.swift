@@ -72,11 +72,9 @@ public final class JobLog: Sendable {
   public func write(_ data: Data) {
     state.withLock { state in
       state.file.write(data)
-      guard let console else { return }
-      if prefix == nil && console.colour {
-        console.write(data)
-        return
-      }
+      guard console != nil else { return }
+      // Whole lines only, so a section marker is rendered whole (a partial line shows when
+      // its newline comes, or at the end).
       state.pending.append(data)
       guard let last = state.pending.lastIndex(of: UInt8(ascii: "\n")) else { return }
       emit(state.pending[...last])
@@ -93,14 +91,12 @@ public final class JobLog: Sendable {
   }
 
   private func emit(_ lines: Data) {
-    guard let console, let prefix else {
-      console?.write(lines)
-      return
-    }
+    guard let console else { return }
     var out = Data()
     for line in lines.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).dropLast() {
-      out.append(Data(prefix.utf8))
-      out.append(contentsOf: line)
+      guard let shown = LogSectionMarkers.render(line) else { continue }
+      if let prefix { out.append(Data(prefix.utf8)) }
+      out.append(shown)
       out.append(UInt8(ascii: "\n"))
     }
     console.write(out)
@@ -108,4 +104,31 @@ public final class JobLog: Sendable {
 
   public func line(_ text: String) { write(Data((text + "\n").utf8)) }
   public func header(_ text: String) { line("\u{1b}[36;1m\(text)\u{1b}[0;m") }
+}
+
+/// GitLab's collapsible-section markers as its job page shows them, for a terminal: a
+/// start marker becomes its title after a fold sign (`▸` folded, `▾` open), an end marker
+/// no line at all. A terminal cannot unfold later, so a folded section's lines are still
+/// shown; the job's log file keeps GitLab's bytes.
+enum LogSectionMarkers {
+  static let start = Data("section_start:".utf8)
+  static let end = Data("section_end:".utf8)
+
+  /// The line to show instead of `line` (no newline), or nil for none.
+  static func render(_ line: Data) -> Data? {
+    if let marker = line.range(of: end), line[line.startIndex..<marker.lowerBound].allSatisfy(isMarkerPrefix) { return nil }
+    guard let marker = line.range(of: start), line[line.startIndex..<marker.lowerBound].allSatisfy(isMarkerPrefix) else {
+      return line
+    }
+    // section_start:<time>:<name>[options]\r\e[0K<title>
+    guard let carriage = line[marker.upperBound...].firstIndex(of: UInt8(ascii: "\r")) else { return line }
+    let header = line[marker.upperBound..<carriage]
+    var title = Data(line[line.index(after: carriage)...])
+    if title.starts(with: Data("\u{1b}[0K".utf8)) { title.removeFirst(4) }
+    let folded = header.range(of: Data("collapsed=true".utf8)) != nil
+    return Data((folded ? "▸ " : "▾ ").utf8) + title
+  }
+
+  /// What may come before a marker on its line: erase-line (`\e[0K`).
+  static func isMarkerPrefix(_ byte: UInt8) -> Bool { byte == 0x1b || byte == UInt8(ascii: "[") || byte == UInt8(ascii: "0") || byte == UInt8(ascii: "K") }
 }

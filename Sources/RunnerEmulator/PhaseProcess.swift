@@ -13,7 +13,7 @@ struct PhaseRun {
 }
 
 /// Runs a phase executable as the runner does: own process group, cwd the temp dir, stdin
-/// /dev/null, both pipes read to EOF; SIGTERM to the group at the deadline or when the
+/// /dev/null, stdout and stderr one pipe (two for ci-config) read to EOF; SIGTERM to the group at the deadline or when the
 /// job's task is cancelled (Ctrl-C), SIGKILL after the grace period.
 enum PhaseProcess {
   static func run(
@@ -22,7 +22,12 @@ enum PhaseProcess {
   ) async -> PhaseRun {
     let child: ChildProcess
     do {
-      child = try ChildProcess(arguments: arguments, environment: env, workingDirectory: cwd, newProcessGroup: true)
+      // As gitlab-runner: stdout and stderr are one pipe (its trace is both), so the driver's
+      // lines and the job's output arrive in the order written. ci-config's JSON stdout is
+      // read on its own.
+      child = try ChildProcess(
+        arguments: arguments, environment: env, workingDirectory: cwd, stderr: capture ? .pipe : .sameAsStdout,
+        newProcessGroup: true)
     } catch {
       log.line("ERROR: \(error)")
       return PhaseRun(status: .exited(127), stdout: Data(), timedOut: false)

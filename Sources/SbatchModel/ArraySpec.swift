@@ -1,6 +1,12 @@
 /// A Slurm job-array index expression: `0-9`, `1,3,5-7`, `0-15:4`, each optionally with
 /// `%N` (at most N tasks at once).
 public struct ArraySpec: Equatable, Sendable, CustomStringConvertible {
+  /// The CI job's exit code, by default, when some but not all tasks of an array failed
+  /// (the driver's `partial_array_exit_code`; ci-gen's `allow_partial: true` accepts it).
+  /// 75 is EX_TEMPFAIL, clear of a script's usual 1/2, 124 (time limit), 137 (memory) and
+  /// 143 (stopped).
+  public static let partialFailureExitCode: Int32 = 75
+
   public var taskIDs: [Int]
   public var throttle: Int?
   /// The text as the user wrote it (passed on to sbatch unchanged).

@@ -3,6 +3,10 @@
 /// paths and `ci-gen explain` prints them with placeholders: one definition, so the two
 /// cannot drift.
 public struct JobLayout: Equatable, Sendable {
+  /// Under CI_PROJECT_DIR: the executor's JUnit report of each Slurm job, which ci-gen's
+  /// jobs declare as `artifacts:reports:junit`.
+  public static let junitReport = ".ci-slurm/junit.xml"
+
   /// The data root, or the account's part of it.
   public var root: String
   /// GitLab's CI_JOB_ID.

@@ -28,10 +28,17 @@ public protocol Scheduler: Sendable {
   func liveJobs(named name: String) throws -> [JobID]
   /// Why a pending job waits, in the scheduler's words; asked only at heartbeat time.
   func pendingReason(of id: JobID) -> String?
+  /// What each task used, for the log's summary; asked once when the job is over. Empty
+  /// when the scheduler does not account (the summary then shows "-").
+  func usage(of id: JobID) -> [Int: TaskUsage]
+  /// The command line `submit` runs for this job, for the log's reproducer (nil: none).
+  func submissionCommand(for job: BatchJob) -> [String]?
 }
 
 extension Scheduler {
   public func pendingReason(of id: JobID) -> String? { nil }
+  public func usage(of id: JobID) -> [Int: TaskUsage] { [:] }
+  public func submissionCommand(for job: BatchJob) -> [String]? { nil }
   public func snapshot(of id: JobID) throws -> JobSnapshot { try snapshot(of: id, fresh: false) }
 }
 
@@ -127,6 +134,18 @@ public struct TaskEnd: Equatable, Sendable {
 
   /// The shell-style status: 128+signal when killed by a signal.
   public var shellStatus: Int32 { signal != 0 && exitCode == 0 ? 128 + signal : exitCode }
+}
+
+/// What one task used, in the scheduler's own notation (Slurm: `00:01:02`, `1234K`, `node1`).
+public struct TaskUsage: Equatable, Sendable {
+  public var elapsed: String?
+  public var maxRSS: String?
+  public var node: String?
+  public init(elapsed: String? = nil, maxRSS: String? = nil, node: String? = nil) {
+    self.elapsed = elapsed
+    self.maxRSS = maxRSS
+    self.node = node
+  }
 }
 
 /// The end states a scheduler reports: per task, and a fallback for tasks it did not list.

@@ -221,6 +221,45 @@ public struct SacctRecord: Equatable, Sendable {
   }
 }
 
+/// What each task used, from `sacct -P -n --format=JobID,Elapsed,MaxRSS,NodeList` (no `-X`):
+/// the allocation row gives the elapsed time and node, its step rows (`.batch`, `.0`) the
+/// memory, the largest of them.
+public enum SacctUsage {
+  public static let format = "JobID,Elapsed,MaxRSS,NodeList"
+
+  public static func parse(_ text: String) -> [Int: TaskUsage] {
+    var usage: [Int: TaskUsage] = [:]
+    var largest: [Int: Int] = [:]
+    for row in SacctRow.parseAll(text, fieldCount: 4, minimum: 4) {
+      let allocation = row.id.split(separator: ".", maxSplits: 1)[0]
+      // `123` for a plain job, `123_4` for a task; the pending rest `123_[5-9]` has no usage.
+      if allocation.contains("[") { continue }
+      let task = allocation.split(separator: "_").dropFirst().first.map { Int($0) } ?? 0
+      guard let task else { continue }
+      var entry = usage[task] ?? TaskUsage()
+      if row.isStep {
+        if let kib = kibibytes(row[2]), kib > largest[task, default: -1] {
+          largest[task] = kib
+          entry.maxRSS = row[2]
+        }
+      } else {
+        entry.elapsed = row[1].isEmpty ? nil : row[1]
+        entry.node = row[3].isEmpty || row[3] == "None assigned" ? nil : row[3]
+      }
+      usage[task] = entry
+    }
+    return usage
+  }
+
+  /// `1234K`, `12M`, `1.5G`, `0` as KiB, to compare steps.
+  static func kibibytes(_ text: String) -> Int? {
+    guard let last = text.last else { return nil }
+    let units: [Character: Double] = ["K": 1, "M": 1024, "G": 1024 * 1024, "T": 1024 * 1024 * 1024]
+    if let unit = units[last], let value = Double(text.dropLast()) { return Int(value * unit) }
+    return Double(text).map { Int($0 / 1024) }
+  }
+}
+
 /// Slurm client errors that mean "try again": the controller is restarting, busy or away.
 public enum SlurmErrorText {
   static let transient = [

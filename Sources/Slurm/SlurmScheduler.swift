@@ -261,6 +261,19 @@ public struct SlurmScheduler: Scheduler {
     return ends
   }
 
+  /// Accounting's record of what each task used; empty when there is none (no slurmdbd,
+  /// or it has not heard of the job yet: the summary shows "-", nothing waits for it).
+  public func usage(of id: JobID) -> [Int: TaskUsage] {
+    guard let result = try? runner.run(
+      Command(["sacct", "-P", "-n", "-j", id.raw, "--format=\(SacctUsage.format)"], environment: environment,
+              timeout: retry.commandTimeout)),
+      result.status.isSuccess
+    else { return [:] }
+    return SacctUsage.parse(result.stdout)
+  }
+
+  public func submissionCommand(for job: BatchJob) -> [String]? { SlurmScheduler.sbatchArguments(for: job) }
+
   /// squeue's reason (Priority, Resources, BeginTime, QOSMaxJobsPerUserLimit, ...);
   /// accounting only says "None" while a job pends.
   public func pendingReason(of id: JobID) -> String? {

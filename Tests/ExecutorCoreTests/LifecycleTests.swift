@@ -29,6 +29,7 @@ struct LifecycleJob {
   let console = CapturedConsole()
   let cancellation = CancellationFlag()
   var variables: [String: String] = [:]
+  var partialArrayExitCode = DriverSettings(dataRoot: "/").partialArrayExitCode
 
   func context() throws -> JobContext {
     var values = ["CUSTOM_ENV_CI_JOB_ID": "7", "CUSTOM_ENV_CI_PROJECT_PATH_SLUG": "demo"]
@@ -36,6 +37,7 @@ struct LifecycleJob {
     var settings = DriverSettings(dataRoot: root)
     settings.heartbeatSeconds = 30
     settings.pollSeconds = 10
+    settings.partialArrayExitCode = partialArrayExitCode
     return JobContext(environment: RunnerEnvironment(values), settings: settings, trusted: TrustedJob(jobID: "7"))
   }
 
@@ -44,11 +46,11 @@ struct LifecycleJob {
   }
 
   /// The build_script stage; the thrown failure, or nil when the job succeeded.
-  func run(_ scheduler: FakeScheduler) throws -> DriverFailure? {
+  func run(_ scheduler: FakeScheduler, script: String = "echo hi\n") throws -> DriverFailure? {
     let phase = RunPhase(
       context: try context(), scheduler: scheduler, console: console.console, cancellation: cancellation, clock: clock)
     do {
-      try phase.run(script: Data("echo hi\n".utf8), stageName: "build_script")
+      try phase.run(script: Data(script.utf8), stageName: "build_script")
       return nil
     } catch let failure as DriverFailure {
       return failure
@@ -147,7 +149,8 @@ struct LifecycleJob {
       FakeTask(pendSeconds: Double(task) * 20, runSeconds: 5, output: "task \(task)\n", ending: .exit(task == 2 ? 4 : 0))
     }
     let failure = try job.run(fake)
-    #expect(failure == .build(exitCode: 4, message: "Fake job 1: 1 of 4 tasks failed: 2 (exit 4)"))
+    // Partly failed: the partial code (75 by default), which allow_failure can accept.
+    #expect(failure == .build(exitCode: 75, message: "Fake job 1: 1 of 4 tasks failed: 2 (exit 4) (partly failed: exit 75)"))
     for task in 0..<4 { #expect(job.console.output.contains("[task \(task)] task \(task)\n")) }
     #expect(job.console.notes.contains { $0.hasPrefix("Summary of Fake job 1: 4 tasks, 3 succeeded, 1 did not") })
   }
@@ -214,4 +217,157 @@ struct LifecycleJob {
 
 extension DriverFailure {
   var isBuildFailure: Bool { if case .build = self { return true } else { return false } }
+}
+
+/// The log's GitLab sections as the run phase writes them (the markers' bytes are
+/// LogSectionsTests').
+@Suite(.tags(.medium)) struct LogSectionLifecycleTests {
+  static func isStart(_ line: String, _ name: String) -> Bool { line.contains("section_start:") && line.contains(":\(name)") }
+  static func isEnd(_ line: String, _ name: String) -> Bool { line.contains("section_end:") && line.hasSuffix(":\(name)\r\u{1b}[0K") }
+
+  @Test func aPlainJobIsReproducerQueuedOutputSummary() throws {
+    let job = LifecycleJob()
+    defer { job.remove() }
+    let fake = FakeScheduler(clock: job.clock) { _ in
+      FakeTask(pendSeconds: 45, runSeconds: 20, output: "hello\n", usage: TaskUsage(elapsed: "00:00:20", maxRSS: "900K", node: "n1"))
+    }
+    #expect(try job.run(fake) == nil)
+    let notes = job.console.notes
+    let reproducer = try #require(notes.firstIndex { Self.isStart($0, "fake_1_reproduce[collapsed=true]") })
+    let queued = try #require(notes.firstIndex { Self.isStart($0, "fake_1_queued") })
+    let waiting = try #require(notes.firstIndex { $0.hasPrefix("Job 1 is waiting in the queue (Priority)") })
+    let queuedEnd = try #require(notes.firstIndex { Self.isEnd($0, "fake_1_queued") })
+    let summary = try #require(notes.firstIndex { Self.isStart($0, "fake_1_summary[collapsed=true]") })
+    #expect(reproducer < queued && queued < waiting && waiting < queuedEnd && queuedEnd < summary)
+    #expect(notes[queued + 1].hasPrefix("Submitted Fake job 1 (ci-demo-7) for build_script"))
+    #expect(notes[queuedEnd - 1] == "Job 1 waited 45s in the queue")
+    #expect(notes[summary + 2] == "  task 0: COMPLETED, exit 0, elapsed 00:00:20, MaxRSS 900K, node n1")
+    #expect(Self.isEnd(notes[summary + 3], "fake_1_summary"))
+    #expect(notes.last == "Fake job 1 ended: queued about 45s, ran about 20s")
+    // The job's own bytes are untouched: the markers are driver lines.
+    #expect(job.console.output == "hello\n")
+  }
+
+  @Test func theReproducerIsTheSbatchLineAndNeverASecret() throws {
+    var job = LifecycleJob()
+    job.variables["SCHEDULER_PARAMETERS"] = "--mem=2G --comment='my run'"
+    job.variables["CI_JOB_TOKEN"] = "glcbt-SECRET-TOKEN"
+    defer { job.remove() }
+    let fake = FakeScheduler(clock: job.clock) { _ in FakeTask(runSeconds: 2, output: "ok\n") }
+    // The runner's stage script exports the job's variables, the token among them.
+    #expect(try job.run(fake, script: "export CI_JOB_TOKEN='glcbt-SECRET-TOKEN'\necho ok\n") == nil)
+    let notes = job.console.notes
+    let submitted = try #require(notes.first { $0.hasPrefix("Submitted with: sbatch --parsable --job-name=ci-demo-7 ") })
+    let batch = try #require(fake.submitted.first)
+    #expect(submitted.hasSuffix(" --no-requeue --mem=2G '--comment=my run' \(batch.wrapperScript)"))
+    #expect(notes.contains("Resubmit on the cluster: cd \(batch.workingDirectory) && " + submitted.dropFirst("Submitted with: ".count)))
+    #expect(notes.contains("Batch script: \(batch.wrapperScript)"))
+    #expect(notes.contains { $0.hasPrefix("CI script it runs: \(batch.directory)/") })
+    #expect(!(notes.joined() + job.console.output).contains("SECRET"))
+    // The summary names the memory asked for.
+    #expect(notes.contains("  task 0: COMPLETED, exit 0, elapsed -, MaxRSS - of 2G requested, node -"))
+  }
+
+  @Test func eachArrayTaskIsOneSectionFoldedUnlessItFailed() throws {
+    var job = LifecycleJob()
+    job.variables["SCHEDULER_PARAMETERS"] = "--array=0-3"
+    defer { job.remove() }
+    // The tasks run at once and end in an order of their own: 3, 1, 2, 0.
+    let ends: [Int: Double] = [0: 40, 1: 20, 2: 30, 3: 10]
+    let fake = FakeScheduler(clock: job.clock) { task in
+      FakeTask(runSeconds: ends[task]!, output: "first of \(task)\nsecond of \(task)\nno newline \(task)", ending: .exit(task == 2 ? 5 : 0))
+    }
+    #expect(try job.run(fake) == .build(exitCode: 75, message: "Fake job 1: 1 of 4 tasks failed: 2 (exit 5) (partly failed: exit 75)"))
+    let lines = job.console.output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    #expect(lines.last == "")
+    var sections: [String] = []
+    var index = 0
+    while index < lines.count - 1 {
+      let start = lines[index]
+      let task = try #require(Int(String(start.split(separator: "_task_").last!.prefix { $0.isNumber })), "\(start)")
+      sections.append(start)
+      #expect(Self.isStart(start, task == 2 ? "fake_1_task_2\r" : "fake_1_task_\(task)[collapsed=true]"))
+      #expect(Array(lines[index + 1...index + 3]) == ["[task \(task)] first of \(task)", "[task \(task)] second of \(task)", "[task \(task)] no newline \(task)"])
+      #expect(Self.isEnd(lines[index + 4], "fake_1_task_\(task)"))
+      index += 5
+    }
+    // In the order the tasks ended, each once.
+    #expect(sections.map { $0.contains("task_3") ? 3 : $0.contains("task_1") ? 1 : $0.contains("task_2") ? 2 : 0 } == [3, 1, 2, 0])
+    let notes = job.console.notes
+    let summary = try #require(notes.firstIndex { Self.isStart($0, "fake_1_summary\r") })
+    #expect(notes[summary + 1] == "Summary of Fake job 1: 4 tasks, 3 succeeded, 1 did not")
+    #expect(notes[summary + 4] == "  task 2: FAILED, exit 5, elapsed -, MaxRSS -, node -")
+  }
+
+  @Test func aWhollyFailedArrayIsTheBuildFailureAndTheSettingCanTurnThePartialCodeOff() throws {
+    var job = LifecycleJob()
+    job.variables["SCHEDULER_PARAMETERS"] = "--array=0-1"
+    defer { job.remove() }
+    let fake = FakeScheduler(clock: job.clock) { _ in FakeTask(runSeconds: 2, ending: .exit(6)) }
+    #expect(try job.run(fake) == .build(exitCode: 6, message: "Fake job 1: 2 of 2 tasks failed: 0 (exit 6), 1 (exit 6)"))
+
+    var off = LifecycleJob()
+    off.variables["SCHEDULER_PARAMETERS"] = "--array=0-1"
+    off.partialArrayExitCode = 0
+    defer { off.remove() }
+    let partly = FakeScheduler(clock: off.clock) { task in FakeTask(runSeconds: 2, ending: .exit(task == 0 ? 0 : 6)) }
+    #expect(try off.run(partly) == .build(exitCode: 6, message: "Fake job 1: 1 of 2 tasks failed: 1 (exit 6)"))
+  }
+}
+
+@Suite(.tags(.medium)) struct JUnitLifecycleTests {
+  static let schema = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/junit-gitlab.xsd").path
+
+  /// xmllint's verdict on `file` against the JUnit schema GitLab's parser reads.
+  static func validate(_ file: String) throws -> (valid: Bool, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["xmllint", "--noout", "--schema", schema, file]
+    let pipe = Pipe()
+    process.standardError = pipe
+    process.standardOutput = pipe
+    try process.run()
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus == 0, output)
+  }
+
+  @Test func anArrayWritesAReportGitLabsSchemaAccepts() throws {
+    var job = LifecycleJob()
+    job.variables["SCHEDULER_PARAMETERS"] = "--array=0-2"
+    job.variables["CI_JOB_NAME"] = "analyze"
+    let project = try job.context().buildsDirectory + "/group/demo"
+    job.variables["CI_PROJECT_DIR"] = project
+    defer { job.remove() }
+    let fake = FakeScheduler(clock: job.clock) { task in
+      FakeTask(
+        runSeconds: 3, output: "task \(task)\n\u{1b}[31m<error> & more\u{1b}[0m\n", ending: .exit(task == 1 ? 3 : 0),
+        usage: TaskUsage(elapsed: "00:00:03"))
+    }
+    _ = try job.run(fake)
+    let file = "\(project)/.ci-slurm/junit.xml"
+    let xml = try String(contentsOfFile: file, encoding: .utf8)
+    #expect(xml.components(separatedBy: "<testcase ").count == 4)
+    #expect(xml.contains("<testcase name=\"task 1\" classname=\"analyze (Fake job 1)\" time=\"3\">"))
+    #expect(xml.contains("exit code 3; the output ends:\ntask 1\n[31m&lt;error&gt; &amp; more[0m</failure>"))
+    let verdict = try Self.validate(file)
+    #expect(verdict.valid, "\(verdict.output)")
+  }
+
+  @Test func theSchemaCheckCanFail() throws {
+    let file = NSTemporaryDirectory() + "junit-" + UUID().uuidString + ".xml"
+    try "<testsuites><testsuite name=\"s\"><testcase name=\"t\"/></testsuite></testsuites>".write(toFile: file, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(atPath: file) }
+    #expect(try !Self.validate(file).valid)
+  }
+
+  @Test func aProjectDirectoryOutsideTheBuildsIsNotWritten() throws {
+    var job = LifecycleJob()
+    let outside = NSTemporaryDirectory() + "outside-" + UUID().uuidString
+    job.variables["CI_PROJECT_DIR"] = outside
+    defer { job.remove() }
+    let fake = FakeScheduler(clock: job.clock) { _ in FakeTask(runSeconds: 1) }
+    #expect(try job.run(fake) == nil)
+    #expect(!FileManager.default.fileExists(atPath: outside))
+  }
 }

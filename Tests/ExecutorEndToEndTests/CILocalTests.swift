@@ -113,6 +113,53 @@ import Testing
     return try run(["\(Package.bin)/ci-local"] + arguments, env: env, cwd: cwd)
   }
 
+  @Test(arguments: Backend.available)
+  func theLogsSectionsShowAsFoldedTitlesAndTheJUnitReportIsWritten(backend: Backend) throws {
+    let directory = try project("""
+      plain:
+        script: [echo "plain output"]
+        artifacts:
+          paths: [.ci-slurm/junit.xml]
+      scatter:
+        variables:
+          SCHEDULER_PARAMETERS: "--array=0-2"
+        script:
+          - echo "shard $SLURM_ARRAY_TASK_ID"
+          - test "$SLURM_ARRAY_TASK_ID" != 1
+        allow_failure:
+          exit_codes: [75]
+        artifacts:
+          when: always
+          paths: [.ci-slurm/junit.xml]
+      """)
+    let result = try ciLocal(directory, backend: backend)
+    let name = backend.schedulerName
+    let lines = result.stdout.split(separator: "\n").map(String.init)
+    #expect(!result.stdout.contains("section_start"), "\(result.stdout)")
+    // The plain job: folded reproducer, open "queued" closed before the job's first line.
+    let waited = try #require(lines.firstIndex { $0.contains("waited") && $0.contains("in the queue") }, "\(result.stdout)")
+    let first = try #require(lines.firstIndex { $0.hasSuffix("] plain output") || $0 == "plain output" })
+    #expect(waited < first)
+    #expect(lines.contains { $0.hasSuffix("▸ \(name): summary") })
+    #expect(lines.contains { $0.contains("▸ \(name): reproduce job ") })
+    #expect(lines.contains { $0.hasSuffix("▾ \(name): queued") })
+    // The array: task 1 open, the others folded; partly failed, allowed by its code.
+    #expect(lines.contains { $0.hasSuffix("▸ \(name): task 0 (exit 0)") })
+    #expect(lines.contains { $0.hasSuffix("▾ \(name): task 1 (exit 1)") })
+    #expect(lines.contains { $0.hasSuffix("▾ \(name): summary") })
+    #expect(result.stdout.contains("[task 2] shard 2"))
+    #expect(result.stdout.contains("failed (allowed)"), "\(result.stdout)")
+    #expect(result.status == .exited(0), "\(result.stdout)\n\(result.stderr)")
+    // The plain job's JUnit report went out with its artifacts (ci-local keeps a failed
+    // job's artifacts not at all, whatever artifacts:when says, so the array's is not checked here).
+    let reports = (FileManager.default.enumerator(atPath: "\(directory)/.ci-local")?.allObjects as? [String] ?? [])
+      .filter { $0.hasSuffix(".ci-slurm/junit.xml") }
+    let plain = try #require(reports.first { $0.contains("plain") }, "\(reports)")
+    let xml = try String(contentsOfFile: "\(directory)/.ci-local/\(plain)", encoding: .utf8)
+    #expect(xml.contains("<testcase name=\"plain\" classname=\"plain ("), "\(xml)")
+    #expect(!xml.contains("<failure"))
+  }
+
   @Test func severalJobsAtOnceStreamEachLineAfterTheJobsName() throws {
     let directory = try project("""
       one:

@@ -146,10 +146,14 @@ import Testing
     defer { try? job.cleanup() }
     let result = try job.runScript("echo \"hello from $SLURM_ARRAY_TASK_ID\"\nif [ \"$SLURM_ARRAY_TASK_ID\" = 2 ]; then exit 5; fi")
     #expect(result.status == .exited(1))
-    #expect(job.exitCodeFile == "5\n")
+    // Partly failed: the partial-array code, 75 by default (a wholly failed array keeps its task's).
+    #expect(job.exitCodeFile == "75\n")
     for task in 0...3 { #expect(result.stdout.contains("[task \(task)] hello from \(task)\n")) }
-    #expect(result.stderr.contains("1 of 4 tasks failed: 2 (exit 5)"), "\(result.stderr)")
-    #expect(result.stderr.contains("task 2: exit 5"))
+    // Task 2's section is open, the others folded; each holds its own line.
+    #expect(result.stdout.contains("_task_2\r\u{1b}[0K\(backend.schedulerName): task 2 (exit 5)\n[task 2] hello from 2\n"), "\(result.stdout)")
+    #expect(result.stdout.contains("_task_0[collapsed=true]\r\u{1b}[0K\(backend.schedulerName): task 0 (exit 0)\n[task 0] hello from 0\n"))
+    #expect(result.stderr.contains("1 of 4 tasks failed: 2 (exit 5) (partly failed: exit 75)"), "\(result.stderr)")
+    #expect(result.stderr.contains("task 2: FAILED, exit 5, elapsed "))
   }
 
   @Test func configPrintsOneJSONObjectOnly() throws {

@@ -31,6 +31,8 @@ enum Package {
 enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
   case slurm, local
   var testDescription: String { rawValue }
+  /// The scheduler's name in the driver's lines.
+  var schedulerName: String { self == .slurm ? "Slurm" : "local" }
 
   static let slurmIsUp: Bool = {
     guard let result = try? run(["scontrol", "ping"], env: ProcessInfo.processInfo.environment, timeout: 10) else { return false }

@@ -162,6 +162,30 @@ func temporaryFile(_ text: String, name: String = "out.yml") throws -> String {
     process.waitUntilExit()
     #expect(output == "s2|f 2.csv|1|4\n")
   }
+
+  @Test func allowPartialLetsAPartlyFailedScatterPassAndValidates() throws {
+    let spec = try PipelineSpec.parse("""
+      pipeline: p
+      stages:
+        - name: map
+          script: [echo map]
+          scatter: {tasks: 4, allow_partial: true}
+        - name: strict
+          script: [echo strict]
+          scatter: {tasks: 4}
+      """, file: "spec.yml")
+    let yaml = try generate(spec)
+    // The golden: exactly this block, on the scatter that asked for it only.
+    #expect(yaml.contains("""
+          - "echo map"
+        allow_failure:
+          exit_codes:
+            - 75
+
+      """))
+    #expect(yaml.components(separatedBy: "allow_failure:").count == 2)
+    #expect(try schemaErrors([try temporaryFile(yaml)]) == [])
+  }
 }
 
 @Suite(.tags(.small)) struct BadSpecTests {
@@ -243,7 +267,12 @@ func temporaryFile(_ text: String, name: String = "out.yml") throws -> String {
     #expect(error(valid + "\n    args: [--x]") == "spec.yml:11:11: stage 'two'.args go with task:; with script:, write the arguments in the script")
   }
 
-  @Test func throttleAboveTasksIsAnError() {
+  @Test func allowPartialMustBeABoolean() {
+    let text = valid + "\n    scatter: {tasks: 2, allow_partial: sometimes}"
+    #expect(error(text) == "spec.yml:11:40: stage 'two'.scatter.allow_partial must be true or false")
+  }
+
+    @Test func throttleAboveTasksIsAnError() {
     let spec = valid + "\n    scatter: {tasks: 4, throttle: 9}"
     #expect(error(spec) == "spec.yml:11:14: stage 'two'.scatter.throttle 9 is more than its 4 tasks; write throttle: 4 or less, or leave it out")
   }

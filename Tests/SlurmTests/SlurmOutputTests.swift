@@ -163,3 +163,24 @@ func fixture(_ path: String) throws -> String {
     }
   }
 }
+
+@Suite struct SacctUsageTests {
+  @Test func usageComesFromTheAllocationAndItsLargestStep() {
+    let text = """
+      77_0|00:01:02||n1
+      77_0.batch|00:01:02|1234K|n1
+      77_0.extern|00:01:02|0|n1
+      77_1|00:00:09||n2
+      77_1.batch|00:00:09|2040M|n2
+      77_1.0|00:00:08|1.5G|n2
+      77_[2-5]|00:00:00||None assigned
+      """
+    let usage = SacctUsage.parse(text)
+    #expect(usage == [
+      0: TaskUsage(elapsed: "00:01:02", maxRSS: "1234K", node: "n1"),
+      1: TaskUsage(elapsed: "00:00:09", maxRSS: "2040M", node: "n2"),
+    ])
+    #expect(SacctUsage.parse("78|00:00:03||None assigned\n") == [0: TaskUsage(elapsed: "00:00:03")])
+    #expect(SacctUsage.parse("garbage\n").isEmpty)
+  }
+}
