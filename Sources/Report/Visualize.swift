@@ -212,7 +212,7 @@ public enum Visualize {
       for column in summary.columns {
         rows.append([item, Labels.column(column.name), String(column.count), number(column.mean), number(column.std), number(column.min), number(column.max)])
       }
-      let table = try ItemAnalysis.table(root: root, item: item)
+      let table = try ItemAnalysis.table(root: root, item: item, summary: summary)
       guard table.columns.count > 1 else {
         throw WorkerError("visualize: \(item) has \(table.columns.count) numeric column; a signal needs a time (or index) column and a value column")
       }

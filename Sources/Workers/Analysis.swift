@@ -66,8 +66,16 @@ public struct ColumnStatistics: Codable, Equatable, Sendable {
   }
 }
 
+/// The statistics of every column over the rows of one phase (a value of the item's phase
+/// column, such as the data set's rest/task `condition`).
+public struct PhaseStatistics: Codable, Equatable, Sendable {
+  public var phase: String
+  public var columns: [String: ColumnStatistics]
+}
+
 /// One analyze task's share of an item: a contiguous range of rowids (convert numbers rows
-/// 1...n, so this is a block of rows), statistics of every column that held numbers in it.
+/// 1...n, so this is a block of rows), statistics of every column that held numbers in it,
+/// over all its rows and per phase.
 public struct ShardAnalysis: Codable, Equatable, Sendable {
   public var item: String
   public var shard: Int
@@ -78,6 +86,10 @@ public struct ShardAnalysis: Codable, Equatable, Sendable {
   public var columns: [String: ColumnStatistics]
   /// Columns that held text or blobs in this range: not numeric, whatever the others hold.
   public var textColumns: [String]
+  /// The item's phase column (every shard finds the same one: see `phaseColumn`).
+  public var phaseColumn: String?
+  /// Per phase, in order of first appearance in the range; empty without a phase column.
+  public var phases: [PhaseStatistics]
 }
 
 /// The gathered analysis of one item (`summary.json`), what visualize and publish read.
@@ -96,6 +108,11 @@ public struct ItemSummary: Codable, Equatable, Sendable {
   public var shards: Int
   /// In the table's column order.
   public var columns: [Column]
+  public var phaseColumn: String?
+  /// Per phase (in order of first appearance), the numeric columns' statistics over all
+  /// of the phase's rows: what the dashboard's phase dots and table show, so visualize
+  /// needs only a sample of the rows, not another pass over them.
+  public var phases: [PhaseStatistics]
 }
 
 /// analyze (one array task) and gather (after the array) for the data pipeline's items,
@@ -106,27 +123,14 @@ public enum ItemAnalysis {
     "\(root)/\(item)/analysis/shard-\(shard)-of-\(shards).json"
   }
 
-  /// The numeric columns of `records` in table order: those holding numbers and no text
-  /// (convert declares no column types; it stores each value as its own kind). One scan.
-  static func numericColumns(_ db: Database, path: String) throws -> [String] {
-    let names = try columnNames(db, path: path)
-    let probes = names.map { "sum(typeof(\(quoted($0))) IN ('integer', 'real')), sum(typeof(\(quoted($0))) IN ('text', 'blob'))" }
-    guard let row = try Row.fetchOne(db, sql: "SELECT \(probes.joined(separator: ", ")) FROM records") else { return [] }
-    return names.enumerated().compactMap { index, name in
-      let numbers: Int64 = row[2 * index] ?? 0
-      let texts: Int64 = row[2 * index + 1] ?? 0
-      return numbers > 0 && texts == 0 ? name : nil
-    }
-  }
-
   /// An SQL identifier, quoted (column names come from the raw file's header).
   static func quoted(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 
   /// An item's table as a dashboard draws it: every numeric column, sampled to at most
   /// `maxPoints` rows (every n-th row, so a 10 GB table stays a small page), and the phase
-  /// column, when there is one: the first text column with at most 8 distinct values (the
-  /// data set's `condition`, rest/task). Per phase, the statistics of every numeric
-  /// column over all rows (one streamed pass), not over the sample.
+  /// of each sampled row. The columns and the per-phase statistics over all rows come from
+  /// the gathered summary: the sample is `maxPoints` seeks by rowid, not a pass over the
+  /// table (which made visualize the pipeline's slowest stage).
   public struct Table: Sendable {
     public var columns: [String]
     /// `values[c][i]`: column c at sampled row i (nil where the cell is empty).
@@ -139,36 +143,30 @@ public enum ItemAnalysis {
     public var phaseStatistics: [(phase: String, columns: [String: ColumnStatistics])]
   }
 
-  public static func table(root: String, item: String, maxPoints: Int = 1500) throws -> Table {
+  public static func table(root: String, item: String, summary: ItemSummary, maxPoints: Int = 1500) throws -> Table {
     let path = database(root: root, item: item)
+    let numeric = summary.columns.map(\.name)
+    guard !numeric.isEmpty else { throw WorkerError("\(path): no numeric column to draw") }
     return try reading(path) { db in
-      let numeric = try numericColumns(db, path: path)
-      guard !numeric.isEmpty else { throw WorkerError("\(path): no numeric column to draw") }
-      let phaseColumn = try phaseColumn(db, path: path, excluding: Set(numeric))
-      let step = max(1, (try count(db) + maxPoints - 1) / maxPoints)
-      let selected = numeric.map(quoted) + (phaseColumn.map { [quoted($0)] } ?? [])
+      let step = max(1, (summary.rows + maxPoints - 1) / maxPoints)
+      let selected = numeric.map(quoted) + (summary.phaseColumn.map { ["CAST(\(quoted($0)) AS TEXT)"] } ?? [])
+      let low = try Int.fetchOne(db, sql: "SELECT min(rowid) FROM records") ?? 1
+      // The next row at or after each sampled rowid: one B-tree seek each.
+      let sample = try db.makeStatement(sql: "SELECT rowid, \(selected.joined(separator: ", ")) FROM records WHERE rowid >= ? ORDER BY rowid LIMIT 1")
       var values = Array(repeating: [Double?](), count: numeric.count)
       var phases: [String] = []
-      var statistics: [(phase: String, columns: [String: ColumnStatistics])] = []
-      var row = 0
-      let rows = try Row.fetchCursor(db, sql: "SELECT \(selected.joined(separator: ", ")) FROM records ORDER BY rowid")
-      while let record = try rows.next() {
-        let phase: String = phaseColumn == nil ? "" : (record[numeric.count] as String?) ?? ""
-        var slot = statistics.firstIndex { $0.phase == phase }
-        if slot == nil, phaseColumn != nil {
-          statistics.append((phase, [:]))
-          slot = statistics.count - 1
-        }
+      var rowid = low
+      for _ in stride(from: 0, to: summary.rows, by: step) {
+        guard let record = try Row.fetchOne(sample, arguments: [rowid]) else { break }
         for column in 0..<numeric.count {
-          let value: Double? = record.hasNull(atIndex: column) ? nil : record[column] as Double
-          if row % step == 0 { values[column].append(value) }
-          if let slot, let value { statistics[slot].columns[numeric[column], default: ColumnStatistics()].add(value) }
+          values[column].append(record.hasNull(atIndex: column + 1) ? nil : record[column + 1] as Double)
         }
-        if row % step == 0, phaseColumn != nil { phases.append(phase) }
-        row += 1
+        if summary.phaseColumn != nil { phases.append((record[numeric.count + 1] as String?) ?? "") }
+        rowid = (record[0] as Int) + step
       }
       return Table(
-        columns: numeric, values: values, step: step, phaseColumn: phaseColumn, phases: phases, phaseStatistics: statistics)
+        columns: numeric, values: values, step: step, phaseColumn: summary.phaseColumn, phases: phases,
+        phaseStatistics: summary.phases.map { ($0.phase, $0.columns) })
     }
   }
 
@@ -179,12 +177,16 @@ public enum ItemAnalysis {
     return names
   }
 
-  /// The first non-numeric column with between 2 and 8 distinct values (in its first
-  /// million rows: enough to tell a phase label from free text), if any.
-  static func phaseColumn(_ db: Database, path: String, excluding numeric: Set<String>) throws -> String? {
-    for name in try columnNames(db, path: path) where !numeric.contains(name) {
-      let sql = "SELECT count(DISTINCT \(quoted(name))) FROM (SELECT \(quoted(name)) FROM records LIMIT 1000000)"
-      if (2...8).contains(try Int.fetchOne(db, sql: sql) ?? 0) { return name }
+  /// The first column holding text with between 2 and 8 distinct values in the table's
+  /// first million rows (enough to tell a phase label from free text), if any. It reads
+  /// only those rows, so every analyze task finds the same column without a full pass.
+  static func phaseColumn(_ db: Database, path: String) throws -> String? {
+    for name in try columnNames(db, path: path) {
+      let column = quoted(name)
+      let sql = "SELECT count(DISTINCT \(column)), sum(typeof(\(column)) = 'text') FROM (SELECT \(column) FROM records LIMIT 1000000)"
+      guard let row = try Row.fetchOne(db, sql: sql) else { continue }
+      let (distinct, texts) = (row[0] as Int? ?? 0, row[1] as Int? ?? 0)
+      if texts > 0, (2...8).contains(distinct) { return name }
     }
     return nil
   }
@@ -225,7 +227,8 @@ public enum ItemAnalysis {
     let path = database(root: root, item: item)
     let output = shardPath(root: root, item: item, shard: shard, of: shards)
     let recipe = try Recipe.hashing(
-      task: "analyze", files: ["database": try existing(path)], parameters: ["shard": String(shard), "shards": String(shards)])
+      task: "analyze", files: ["database": try existing(path)],
+      parameters: ["shard": String(shard), "shards": String(shards), "statistics": "columns and phases"])
     if !force, UpToDate.isCurrent(recipe, outputs: [output]), let stored = try? readJSON(ShardAnalysis.self, from: output) {
       log("up to date: analyze \(item) shard \(shard) of \(shards) (\(output); --force recomputes)")
       return stored
@@ -233,6 +236,7 @@ public enum ItemAnalysis {
     UpToDate.forget(output)
     let result = try reading(path) { db in
       let names = try columnNames(db, path: path)
+      let phaseColumn = try phaseColumn(db, path: path)
       let bounds = try Row.fetchOne(db, sql: "SELECT min(rowid), max(rowid) FROM records")
       let low: Int = bounds?[0] ?? 1
       let span: Int = bounds.flatMap { $0[1] as Int? }.map { $0 - low + 1 } ?? 0
@@ -243,16 +247,32 @@ public enum ItemAnalysis {
         let column = quoted(name)
         return "CASE WHEN typeof(\(column)) IN ('integer', 'real') THEN \(column) END, typeof(\(column)) IN ('text', 'blob')"
       }
+      let phaseOutput = phaseColumn.map { ["CAST(\(quoted($0)) AS TEXT)"] } ?? []
       let cursor = try Row.fetchCursor(
-        db, sql: "SELECT \(outputs.joined(separator: ", ")) FROM records WHERE rowid >= ? AND rowid < ? ORDER BY rowid",
+        db, sql: "SELECT \((outputs + phaseOutput).joined(separator: ", ")) FROM records WHERE rowid >= ? AND rowid < ? ORDER BY rowid",
         arguments: [low + first, low + end])
-      var statistics = [ColumnStatistics](repeating: ColumnStatistics(), count: names.count)
+      let empty = [ColumnStatistics](repeating: ColumnStatistics(), count: names.count)
+      var statistics = empty
+      var phases: [(phase: String, statistics: [ColumnStatistics])] = []
       var text = [Bool](repeating: false, count: names.count)
       var rows = 0
       while let row = try cursor.next() {
         rows += 1
+        var slot: Int?
+        if phaseColumn != nil {
+          let phase = (row[2 * names.count] as String?) ?? ""
+          slot = phases.firstIndex { $0.phase == phase }
+          if slot == nil {
+            phases.append((phase, empty))
+            slot = phases.count - 1
+          }
+        }
         for index in 0..<names.count {
-          if !row.hasNull(atIndex: 2 * index) { statistics[index].add(row[2 * index] as Double) }
+          if !row.hasNull(atIndex: 2 * index) {
+            let value = row[2 * index] as Double
+            statistics[index].add(value)
+            if let slot { phases[slot].statistics[index].add(value) }
+          }
           if !text[index], row[2 * index + 1] as Int64 != 0 { text[index] = true }
         }
       }
@@ -261,7 +281,12 @@ public enum ItemAnalysis {
       return ShardAnalysis(
         item: item, shard: shard, shards: shards, firstRow: first, rows: rows,
         columns: Dictionary(uniqueKeysWithValues: numbers.map { (names[$0], statistics[$0]) }),
-        textColumns: names.indices.filter { text[$0] }.map { names[$0] })
+        textColumns: names.indices.filter { text[$0] }.map { names[$0] }, phaseColumn: phaseColumn,
+        phases: phases.map { entry in
+          PhaseStatistics(
+            phase: entry.phase,
+            columns: Dictionary(uniqueKeysWithValues: numbers.map { (names[$0], entry.statistics[$0]) }))
+        })
     }
     try writeJSON(result, to: output)
     try UpToDate.record(recipe, for: output)
@@ -312,10 +337,23 @@ public enum ItemAnalysis {
     // Numeric: numbers in some shard and text in none (what a whole-table probe finds).
     let text = Set(parts.flatMap(\.textColumns))
     let columns = tableColumns.filter { name in !text.contains(name) && parts.contains { $0.columns[name] != nil } }
+    guard Set(parts.map(\.phaseColumn)).count == 1 else {
+      throw WorkerError("gather: \(item): the shards name different phase columns; rerun analyze (the data changed?)")
+    }
     var merged = [String: ColumnStatistics]()
+    var phases: [PhaseStatistics] = []
     for part in parts.sorted(by: { $0.shard < $1.shard }) {
       for (name, statistics) in part.columns { merged[name, default: ColumnStatistics()].merge(statistics) }
+      for entry in part.phases {
+        let slot = phases.firstIndex { $0.phase == entry.phase } ?? {
+          phases.append(PhaseStatistics(phase: entry.phase, columns: [:]))
+          return phases.count - 1
+        }()
+        for (name, statistics) in entry.columns { phases[slot].columns[name, default: ColumnStatistics()].merge(statistics) }
+      }
     }
+    let numeric = Set(columns)
+    for index in phases.indices { phases[index].columns = phases[index].columns.filter { numeric.contains($0.key) } }
     let summary = ItemSummary(
       item: item, rows: total, shards: shards,
       columns: columns.map { name in
@@ -323,7 +361,8 @@ public enum ItemAnalysis {
         return ItemSummary.Column(
           name: name, count: s.count, mean: s.mean, std: s.standardDeviation, min: s.count > 0 ? s.min : 0,
           max: s.count > 0 ? s.max : 0)
-      })
+      },
+      phaseColumn: parts[0].phaseColumn, phases: phases)
     try writeJSON(summary, to: output)
     try UpToDate.record(recipe, for: output)
     log("gather: \(item): \(total) rows from \(shards) shards, \(columns.count) numeric columns -> \(root)/\(item)/summary.json")

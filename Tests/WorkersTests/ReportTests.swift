@@ -40,6 +40,36 @@ import Workers
     #expect(summary.columns[0].max == 100)
   }
 
+  @Test func perPhaseStatisticsGatheredFromShardsAreThoseOfEachPhasesRows() throws {
+    // Phases in runs that cross the shards' boundaries (rest, task, rest, recovery), so a
+    // shard sees a phase another shard also sees, and one phase first appears in the last.
+    var values: [(Double, Double, String)] = []
+    for index in 0..<900 {
+      let phase = index < 250 ? "rest" : index < 500 ? "task" : index < 700 ? "rest" : "recovery"
+      values.append((Double(index), cos(Double(index)) * 3 + (phase == "task" ? 10 : 0), phase))
+    }
+    let root = try item(values)
+    for shard in 0..<4 { try ItemAnalysis.analyze(root: root, item: "sub-01", shard: shard, shards: 4, log: { _ in }) }
+    let summary = try ItemAnalysis.gather(root: root, item: "sub-01", log: { _ in })
+    #expect(summary.phaseColumn == "label")
+    #expect(summary.phases.map(\.phase) == ["rest", "task", "recovery"])
+    for entry in summary.phases {
+      let ys = values.filter { $0.2 == entry.phase }.map(\.1)
+      let mean = ys.reduce(0, +) / Double(ys.count)
+      let statistics = try #require(entry.columns["value"])
+      #expect(statistics.count == ys.count)
+      #expect(abs(statistics.mean - mean) < 1e-12)
+      #expect(abs(statistics.standardDeviation - (ys.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(ys.count - 1)).squareRoot()) < 1e-12)
+      #expect(entry.columns.keys.sorted() == ["t", "value"])  // numeric columns only
+    }
+    // The dashboard's table is summary's columns sampled by rowid: every 3rd of 900 rows
+    // at maxPoints 300, with each sampled row's phase.
+    let table = try ItemAnalysis.table(root: root, item: "sub-01", summary: summary, maxPoints: 300)
+    #expect(table.step == 3)
+    #expect(table.values[0] == stride(from: 0, to: 900, by: 3).map { Double($0) })
+    #expect(table.phases == stride(from: 0, to: 900, by: 3).map { values[$0].2 })
+  }
+
   @Test func aShardWithNoRowsIsWrittenAndGathered() throws {
     // 2 rows in 3 shards: one shard has none (its min and max were infinities JSON cannot
     // hold: EncodingError.invalidValue).
