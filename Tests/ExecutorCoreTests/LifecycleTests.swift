@@ -67,6 +67,13 @@ struct LifecycleJob {
 
   func state() throws -> JobState { JobState.load(try context().stateFile) }
 
+  /// Sets CI_PROJECT_DIR where the runner puts it, inside the builds directory; returns it.
+  mutating func checkout() throws -> String {
+    let project = try context().buildsDirectory + "/group/demo"
+    variables["CI_PROJECT_DIR"] = project
+    return project
+  }
+
   func remove() { try? FileManager.default.removeItem(atPath: root) }
 }
 
@@ -340,8 +347,7 @@ extension DriverFailure {
     var job = LifecycleJob()
     job.variables["SCHEDULER_PARAMETERS"] = "--array=0-2"
     job.variables["CI_JOB_NAME"] = "analyze"
-    let project = try job.context().buildsDirectory + "/group/demo"
-    job.variables["CI_PROJECT_DIR"] = project
+    let project = try job.checkout()
     defer { job.remove() }
     let fake = FakeScheduler(clock: job.clock) { task in
       FakeTask(
@@ -387,8 +393,7 @@ extension DriverFailure {
     var job = LifecycleJob()
     job.outputLimitBytes = 64 << 10
     job.variables["CI_JOB_NAME"] = "big job"
-    let project = try job.context().buildsDirectory + "/group/demo"
-    job.variables["CI_PROJECT_DIR"] = project
+    let project = try job.checkout()
     defer { job.remove() }
     let printed = Self.numbered(20000, "plain")
     let fake = FakeScheduler(clock: job.clock) { _ in FakeTask(runSeconds: 2, output: printed) }
@@ -414,8 +419,7 @@ extension DriverFailure {
     job.outputLimitBytes = 64 << 10
     job.variables["SCHEDULER_PARAMETERS"] = "--array=0-2"
     job.variables["CI_JOB_NAME"] = "scatter"
-    let project = try job.context().buildsDirectory + "/group/demo"
-    job.variables["CI_PROJECT_DIR"] = project
+    let project = try job.checkout()
     defer { job.remove() }
     // Task 0 ends first and fits; task 1 passes the limit; task 2 shows only its tail.
     let outputs = [0: Self.numbered(10, "t0"), 1: Self.numbered(10000, "t1"), 2: Self.numbered(5000, "t2")]
@@ -445,8 +449,7 @@ extension DriverFailure {
   @Test func underTheLimitNothingChangesButTheLogIsStillKept() throws {
     var job = LifecycleJob()
     job.variables["CI_JOB_NAME"] = "small"
-    let project = try job.context().buildsDirectory + "/group/demo"
-    job.variables["CI_PROJECT_DIR"] = project
+    let project = try job.checkout()
     defer { job.remove() }
     let fake = FakeScheduler(clock: job.clock) { _ in FakeTask(runSeconds: 1, output: "hello\n") }
     #expect(try job.run(fake) == nil)
@@ -459,8 +462,7 @@ extension DriverFailure {
   /// repository can commit one). Nothing may be written through it.
   @Test func aSymlinkPlantedInTheCheckoutIsNotWrittenThrough() throws {
     var job = LifecycleJob()
-    let project = try job.context().buildsDirectory + "/group/demo"
-    job.variables["CI_PROJECT_DIR"] = project
+    let project = try job.checkout()
     defer { job.remove() }
     let elsewhere = job.root + "/elsewhere"
     try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
@@ -479,8 +481,7 @@ extension DriverFailure {
     var job = LifecycleJob()
     job.slurmJobURL = "https://portal.example/jobs/{id}"
     job.variables["CI_PAGES_URL"] = "https://group.pages.example/demo"
-    let project = try job.context().buildsDirectory + "/group/demo"
-    job.variables["CI_PROJECT_DIR"] = project
+    let project = try job.checkout()
     defer { job.remove() }
     // What ci-worker publish writes.
     try FileManager.default.createDirectory(atPath: "\(project)/public", withIntermediateDirectories: true)
@@ -494,8 +495,7 @@ extension DriverFailure {
   @Test func withoutATemplateOrAReportTheFileIsAnEmptyReport() throws {
     var job = LifecycleJob()
     job.variables["CI_PAGES_URL"] = "https://group.pages.example/demo"
-    let project = try job.context().buildsDirectory + "/group/demo"
-    job.variables["CI_PROJECT_DIR"] = project
+    let project = try job.checkout()
     defer { job.remove() }
     let fake = FakeScheduler(clock: job.clock) { _ in FakeTask(runSeconds: 1) }
     #expect(try job.run(fake) == nil)
