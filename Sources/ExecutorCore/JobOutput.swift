@@ -86,6 +86,14 @@ public struct JobOutput {
       lastByte = data.last
       return true
     }
+    cut(data, at: admitted)
+    follower.skipToEnd()
+    return false
+  }
+
+  /// The budget ran out inside `data`: what it admitted, up to its last newline (every line
+  /// passed on is whole, an array's keeps its task's mark), then the note.
+  mutating func cut(_ data: Data, at admitted: Int) {
     let kept = data.prefix(admitted)
     if let newline = kept.lastIndex(of: UInt8(ascii: "\n")) {
       console.output(kept[...newline])
@@ -93,8 +101,6 @@ public struct JobOutput {
       lastByte = UInt8(ascii: "\n")
     }
     passedLimit()
-    follower.skipToEnd()
-    return false
   }
 
   /// The one note, when the budget ran out; on a line of its own.
@@ -155,13 +161,7 @@ public struct JobOutput {
       let marked = prefixer.feed(data)
       let admitted = budget.admit(marked.count)
       if admitted < marked.count {
-        // Cut at a line's end: every line passed on keeps its task's mark.
-        if let newline = marked.prefix(admitted).lastIndex(of: UInt8(ascii: "\n")) {
-          console.output(marked[...newline])
-          budget.count(newline + 1 - marked.startIndex)
-        }
-        lastByte = UInt8(ascii: "\n")
-        passedLimit()
+        cut(marked, at: admitted)
       } else if !marked.isEmpty {
         console.output(marked)
       }
