@@ -53,6 +53,92 @@ public enum AtomicFiles {
     }
   }
 
+  /// One file at `path` below the directory `root`, for a directory someone else can write
+  /// in (a CI job's checkout): every directory from `root` down is opened with O_NOFOLLOW
+  /// and created when missing, so a symlink planted anywhere on the way (`.ci-slurm ->
+  /// /elsewhere`) is refused rather than written through, however it is swapped in.
+  public static func write(_ data: Data, to path: String, below root: String, mode: mode_t = 0o644) throws(WriteError) {
+    try write(to: path, below: root, mode: mode) { fd in writeAll(fd, data) }
+  }
+
+  /// A copy of the file `source` (as long as it is when opened: a writer that goes on cannot
+  /// keep the copy growing) at `path` below `root`, as `write(_:to:below:)` puts it; read and
+  /// written a chunk at a time, so a task's gigabytes of output cost one chunk of memory.
+  public static func copy(_ source: String, to path: String, below root: String, mode: mode_t = 0o644) throws(WriteError) {
+    let input = open(source, O_RDONLY | O_CLOEXEC)
+    guard input >= 0 else { throw WriteError(path: path, reason: "cannot read \(source): \(String(cString: strerror(errno)))") }
+    defer { close(input) }
+    var info = stat()
+    guard fstat(input, &info) == 0 else { throw WriteError(path: path, reason: String(cString: strerror(errno))) }
+    try write(to: path, below: root, mode: mode) { fd in
+      var left = Int(info.st_size)
+      var chunk = Data(count: min(max(left, 1), 1 << 20))
+      while left > 0 {
+        let count = chunk.withUnsafeMutableBytes { read(input, $0.baseAddress, min($0.count, left)) }
+        if count < 0 && errno == EINTR { continue }
+        if count < 0 { return errno }
+        if count == 0 { break }
+        if let failed = writeAll(fd, chunk.prefix(count)) { return failed }
+        left -= count
+      }
+      return nil
+    }
+  }
+
+  static func write(to path: String, below root: String, mode: mode_t, contents: (Int32) -> Int32?) throws(WriteError) {
+    func fail(_ code: Int32) -> WriteError { WriteError(path: path, reason: String(cString: strerror(code))) }
+    guard path.hasPrefix(root + "/") else { throw WriteError(path: path, reason: "not below \(root)") }
+    let parts = path.dropFirst(root.count + 1).split(separator: "/").map(String.init)
+    guard let name = parts.last, !parts.contains(".."), !parts.contains(".") else {
+      throw WriteError(path: path, reason: "not a plain path below \(root)")
+    }
+    var directory = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard directory >= 0 else { throw fail(errno) }
+    defer { close(directory) }
+    for part in parts.dropLast() {
+      if mkdirat(directory, part, 0o755) != 0 && errno != EEXIST { throw fail(errno) }
+      let next = openat(directory, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+      guard next >= 0 else { throw fail(errno) }
+      close(directory)
+      directory = next
+    }
+    let temporary = ".\(name).tmp-\(getpid())"
+    var fd = openat(directory, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+    if fd < 0 && errno == EEXIST {
+      unlinkat(directory, temporary, 0)
+      fd = openat(directory, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+    }
+    guard fd >= 0 else { throw fail(errno) }
+    let failed = fchmod(fd, mode) != 0 ? errno : contents(fd)
+    close(fd)
+    if let failed {
+      unlinkat(directory, temporary, 0)
+      throw fail(failed)
+    }
+    // rename replaces a planted symlink at the final name itself, never its target.
+    if renameat(directory, temporary, directory, name) != 0 {
+      let code = errno
+      unlinkat(directory, temporary, 0)
+      throw fail(code)
+    }
+  }
+
+  /// Writes all of `data` to `fd`; the errno on failure.
+  static func writeAll(_ fd: Int32, _ data: Data) -> Int32? {
+    data.withUnsafeBytes { buffer in
+      var offset = 0
+      while offset < buffer.count {
+        let count = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+        if count < 0 {
+          if errno == EINTR { continue }
+          return errno
+        }
+        offset += count
+      }
+      return nil
+    }
+  }
+
   /// Creates `path` afresh and writes `data`; the errno on failure. A leftover of an earlier
   /// writer with this pid is removed (unlink removes a symlink itself, never its target).
   static func create(_ path: String, _ data: Data, mode: mode_t) -> Int32? {
@@ -65,19 +151,7 @@ public enum AtomicFiles {
     defer { close(fd) }
     // The umask may have narrowed the mode; a private file's mode is exact either way.
     if fchmod(fd, mode) != 0 { let code = errno; unlink(path); return code }
-    let failed: Int32? = data.withUnsafeBytes { buffer in
-      var offset = 0
-      while offset < buffer.count {
-        let count = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-        if count < 0 {
-          if errno == EINTR { continue }
-          return errno
-        }
-        offset += count
-      }
-      return nil
-    }
-    if let failed { unlink(path); return failed }
+    if let failed = writeAll(fd, data) { unlink(path); return failed }
     return nil
   }
 

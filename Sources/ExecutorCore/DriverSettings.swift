@@ -40,6 +40,14 @@ public struct DriverSettings: Equatable, Sendable, Codable {
   /// The CI job's exit code when some but not all of an array's tasks failed (0: the first
   /// failed task's code, as when all failed).
   public var partialArrayExitCode: Int32 = ArraySpec.partialFailureExitCode
+  /// The runner's `output_limit` in bytes (gitlab-runner's default, 4 MiB): past it the
+  /// runner drops the rest of the log, so the driver stops streaming before it, names the
+  /// complete logs' artifact and prints only each task's tail (`LogBudget`).
+  public var outputLimitBytes = 4 << 20
+  /// A web page per Slurm job, `{id}` standing for its id (e.g.
+  /// `https://portal.example/jobs/{id}`), linked from the CI job's page through
+  /// `artifacts:reports:annotations`; empty: no such link (GitLab's links need a URL).
+  public var slurmJobURL = ""
   /// Allowed/denied options and caps ([options] and [limits]).
   public var policy = OptionPolicy()
   /// Whose account a job runs as ([run_as]).
@@ -81,7 +89,7 @@ public struct DriverSettings: Equatable, Sendable, Codable {
   static let keys = [
     "backend", "data_root", "after_script", "default_parameters", "heartbeat_seconds",
     "poll_seconds", "output_poll_ms", "cancel_wait_seconds", "keep_job_dirs", "keep_builds",
-    "keep_logs_days", "allow_root", "partial_array_exit_code", "limits.max_time", "limits.max_cpus", "limits.max_memory",
+    "keep_logs_days", "allow_root", "partial_array_exit_code", "output_limit", "slurm_job_url", "limits.max_time", "limits.max_cpus", "limits.max_memory",
     "limits.max_array_tasks", "limits.max_gpus", "limits.allowed_gres", "options.allowed", "options.denied",
     "run_as.mode", "run_as.identity", "run_as.token_variable", "run_as.jwks_file", "run_as.issuer",
     "run_as.audience", "run_as.accounts.<login>",
@@ -163,6 +171,18 @@ public struct DriverSettings: Equatable, Sendable, Codable {
         let code = try number(0...255)
         guard code == code.rounded() else { throw Error(message: "\(at): 'partial_array_exit_code' must be a whole number from 0 to 255") }
         settings.partialArrayExitCode = Int32(code)
+      case "output_limit":
+        let text = try string()
+        guard let bytes = SlurmMemory.bytes(text), bytes >= 64 << 10 else {
+          throw Error(message: "\(at): 'output_limit' must be a size of at least 64K such as \"4M\" (the runner's output_limit, which is in kilobytes: 4096 is \"4096K\")")
+        }
+        settings.outputLimitBytes = bytes
+      case "slurm_job_url":
+        let template = try string()
+        guard template.hasPrefix("https://") || template.hasPrefix("http://"), template.contains(Annotations.idPlaceholder) else {
+          throw Error(message: "\(at): 'slurm_job_url' must be an http(s) URL with {id} where the Slurm job id goes, e.g. \"https://portal.example/jobs/{id}\"")
+        }
+        settings.slurmJobURL = template
       case "limits.max_gpus": settings.policy.maxGPUs = Int(try number(0...1_000_000))
       case "limits.allowed_gres":
         guard case .array(let values) = entry.value else {

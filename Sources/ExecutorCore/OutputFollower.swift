@@ -42,6 +42,27 @@ public final class OutputFollower {
     }
   }
 
+  /// Moves past everything written so far without reading it (the log's limit is passed:
+  /// only the tail is shown); whether there was anything new.
+  @discardableResult public func skipToEnd() -> Bool {
+    let end = size()
+    guard end > bytesRead, lseek(fd, off_t(end), SEEK_SET) == off_t(end) else { return false }
+    bytesRead = end
+    return true
+  }
+
+  /// The last `bytes` of a file (empty when it cannot be read).
+  public static func tail(of path: String, bytes: Int) -> Data {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return Data() }
+    defer { close(fd) }
+    let size = lseek(fd, 0, SEEK_END)
+    guard size > 0, lseek(fd, max(0, size - off_t(bytes)), SEEK_SET) >= 0 else { return Data() }
+    var data = Data(count: min(Int(size), bytes))
+    let count = data.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    return count > 0 ? data.prefix(count) : Data()
+  }
+
   /// The file's size now (0 while it does not exist).
   public func size() -> Int {
     if fd < 0 {

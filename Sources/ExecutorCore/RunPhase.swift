@@ -192,7 +192,10 @@ public struct RunPhase: Sendable {
         pollSeconds: settings.pollSeconds, heartbeatSeconds: settings.heartbeatSeconds,
         cancelWaitSeconds: settings.cancelWaitSeconds),
       partialExitCode: settings.partialArrayExitCode == 0 ? nil : settings.partialArrayExitCode)
-    var output = JobOutput(job: job, console: console)
+    let ciJobName = context.environment.job("CI_JOB_NAME") ?? job.name
+    var output = JobOutput(job: job, console: console, outputLimit: settings.outputLimitBytes) {
+      JobLayout.completeLog(ciJobName: ciJobName, task: $0, isArray: job.isArray)
+    }
     var seen = JobWatch.Observation(now: clock.now)
     func notes(_ lines: [String]) { for line in lines { note(after: output.lastByte, line) } }
     /// The tasks the watch calls over, each in its section (all of them once the job is).
@@ -235,7 +238,7 @@ public struct RunPhase: Sendable {
           let rows = outcomes.map { JobSections.Row(task: $0.key, outcome: $0.value, usage: usage[$0.key]) }
           let memory = job.request.value(of: "mem") ?? job.request.value(of: "mem-per-cpu").map { "\($0) per CPU" }
           notes(sections.summary(headline: headline, rows: rows, requestedMemory: memory, at: now))
-          writeJUnitReport(job: job, id: id, outcomes: outcomes, usage: usage)
+          writeReports(job: job, id: id, outcomes: outcomes, usage: usage)
         case .finish(let verdict, let ended): return (verdict, ended)
         }
       }
@@ -244,38 +247,55 @@ public struct RunPhase: Sendable {
     }
   }
 
-  /// `.ci-slurm/junit.xml` under the CI project directory, for `artifacts:reports:junit`.
-  /// CI_PROJECT_DIR is a job variable, so it is used only inside the job's builds
-  /// directory (where the runner puts it); a report that cannot be written is one line,
-  /// never the job's failure.
-  func writeJUnitReport(job: BatchJob, id: JobID, outcomes: [Int: TaskOutcome], usage: [Int: TaskUsage]) {
+  /// What the job's `artifacts:` pick up under the CI project directory: the JUnit report
+  /// (`artifacts:reports:junit`), every task's complete output (`artifacts:paths`) and
+  /// the annotations (`artifacts:reports:annotations`). CI_PROJECT_DIR is a job variable,
+  /// so it is used only inside the job's builds directory (where the runner puts it), and
+  /// written through no symlink the checkout could hold (`AtomicFiles.write(_:to:below:)`);
+  /// a file that cannot be written is one line, never the job's failure.
+  func writeReports(job: BatchJob, id: JobID, outcomes: [Int: TaskOutcome], usage: [Int: TaskUsage]) {
     guard let project = context.environment.job("CI_PROJECT_DIR"), project.hasPrefix(context.buildsDirectory + "/"),
       !project.split(separator: "/").contains("..")
     else { return }
+    let ciJobName = context.environment.job("CI_JOB_NAME") ?? job.name
+    let below = context.buildsDirectory
     let cases = outcomes.map { task, outcome in
       let tail = outcome == .succeeded
-        ? "" : JUnitReport.tail(of: RunPhase.fileTail(JobFiles.output(in: job.directory, task: task, isArray: job.isArray), bytes: JUnitReport.tailBytes))
+        ? "" : JUnitReport.tail(of: OutputFollower.tail(of: JobFiles.output(in: job.directory, task: task, isArray: job.isArray), bytes: JUnitReport.tailBytes))
       return JUnitReport.Case(task: task, outcome: outcome, seconds: JUnitReport.seconds(elapsed: usage[task]?.elapsed), tail: tail)
     }
-    let xml = JUnitReport.render(
-      jobName: context.environment.job("CI_JOB_NAME") ?? job.name, id: id, scheduler: scheduler.name, isArray: job.isArray, cases: cases)
+    let xml = JUnitReport.render(jobName: ciJobName, id: id, scheduler: scheduler.name, isArray: job.isArray, cases: cases)
     do {
-      try AtomicFiles.write(xml, to: "\(project)/\(JobLayout.junitReport)", makeDirectories: true)
+      try AtomicFiles.write(Data(xml.utf8), to: "\(project)/\(JobLayout.junitReport)", below: below)
     } catch {
       console.note("Could not write the JUnit report: \(error)")
     }
-  }
-
-  /// The last `bytes` of a file (empty when it cannot be read).
-  static func fileTail(_ path: String, bytes: Int) -> Data {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return Data() }
-    defer { close(fd) }
-    let size = lseek(fd, 0, SEEK_END)
-    guard size > 0, lseek(fd, max(0, size - off_t(bytes)), SEEK_SET) >= 0 else { return Data() }
-    var data = Data(count: min(Int(size), bytes))
-    let count = data.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-    return count > 0 ? data.prefix(count) : Data()
+    for task in job.taskIDs {
+      let output = JobFiles.output(in: job.directory, task: task, isArray: job.isArray)
+      let log = "\(project)/\(JobLayout.completeLog(ciJobName: ciJobName, task: task, isArray: job.isArray))"
+      do {
+        // A task that never started has no output file: its log is empty.
+        if FileManager.default.fileExists(atPath: output) {
+          try AtomicFiles.copy(output, to: log, below: below)
+        } else {
+          try AtomicFiles.write(Data(), to: log, below: below)
+        }
+      } catch {
+        console.note("Could not keep the complete log of \(job.isArray ? "task \(task)" : "the job"): \(error)")
+      }
+    }
+    // Every Slurm job of this CI job so far (a scheduler after_script is a second one).
+    let ids = JobState.load(context.stateFile).submissions.compactMap { $0.id?.raw }
+    // The published report: publish wrote public/, which GitLab Pages serves.
+    let published = FileManager.default.fileExists(atPath: "\(project)/public/index.html")
+    let links = Annotations.links(
+      scheduler: scheduler.name, jobIDs: ids.isEmpty ? [id.raw] : ids, jobURL: settings.slurmJobURL,
+      pagesURL: published ? context.environment.job("CI_PAGES_URL") : nil)
+    do {
+      try AtomicFiles.write(Data(Annotations.render(links).utf8), to: "\(project)/\(JobLayout.annotations)", below: below)
+    } catch {
+      console.note("Could not write the annotations: \(error)")
+    }
   }
 
   /// A scheduler call's answer for the watch: `SchedulerError`s as they are, anything

@@ -63,16 +63,17 @@ public enum CIFileRenderer {
         out.append("    exit_codes:")
         for code in job.allowedExitCodes { out.append("      - \(code)") }
       }
-      // The driver's JUnit report (a testcase per Slurm task) for GitLab's test tab, kept
-      // when the job failed too: that is when it matters (docs/executor.md).
+      // The driver's files: the JUnit report (a testcase per Slurm task) for GitLab's test
+      // tab, every task's complete log (the CI log stops at the runner's output_limit) and
+      // the annotations (links to the Slurm job), kept when the job failed too: that is
+      // when they matter (docs/executor.md).
       out.append("  artifacts:")
       out.append("    when: always")
-      if !job.artifacts.isEmpty {
-        out.append("    paths:")
-        for path in job.artifacts { out.append("      - \(quote(path))") }
-      }
+      out.append("    paths:")
+      for path in job.artifacts + [JobLayout.completeLogs] { out.append("      - \(quote(path))") }
       out.append("    reports:")
       out.append("      junit: \(quote(JobLayout.junitReport))")
+      out.append("      annotations: \(quote(JobLayout.annotations))")
     }
     return out.joined(separator: "\n") + "\n"
   }
@@ -158,11 +159,16 @@ public enum TemplateRenderer {
     #     extends: .slurm-array
     #     script: [ci-worker svd-map --seeds 0-999]
 
+    # A job's own artifacts:paths replace this list (extends merges mappings, not lists):
+    # add "\(JobLayout.completeLogs)" to yours to keep the complete logs.
     .slurm-reports:
       artifacts:
         when: always
+        paths:
+          - "\(JobLayout.completeLogs)"
         reports:
           junit: "\(JobLayout.junitReport)"
+          annotations: "\(JobLayout.annotations)"
 
     .slurm:
       extends: .slurm-reports

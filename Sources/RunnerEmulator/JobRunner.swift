@@ -341,10 +341,16 @@ public struct JobRunner: Sendable {
         }
       }
     }
-    if jobFailure == nil, !job.artifactPaths.isEmpty {
-      let upload = await stage("upload_artifacts_on_success", header: "Uploading artifacts for successful job",
-                         ScriptWriter.uploadArtifacts(variables: vars, projectDirectory: project, paths: job.artifactPaths, store: artifactStore))
-      if upload != .ok { jobFailure = upload }
+    // A failed job keeps its paths only with artifacts:when on_failure or always, and its
+    // reports whatever the outcome, as gitlab-runner's upload_artifacts_on_failure does.
+    let keepsPaths = jobFailure == nil ? job.artifactsWhen != .onFailure : job.artifactsWhen != .onSuccess
+    let uploaded = (keepsPaths ? job.artifactPaths : []) + job.reportPaths
+    if !uploaded.isEmpty {
+      let upload = await stage(
+        jobFailure == nil ? "upload_artifacts_on_success" : "upload_artifacts_on_failure",
+        header: jobFailure == nil ? "Uploading artifacts for successful job" : "Uploading artifacts for failed job",
+        ScriptWriter.uploadArtifacts(variables: vars, projectDirectory: project, paths: uploaded, store: artifactStore))
+      if upload != .ok && jobFailure == nil { jobFailure = upload }
     }
     if !Task.isCancelled && ContinuousClock.now < deadline {
       _ = await stage("cleanup_file_variables", header: "Cleaning up project directory and file based variables",

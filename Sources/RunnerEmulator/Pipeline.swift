@@ -4,7 +4,7 @@ import Yams
 
 /// The part of `.gitlab-ci.yml` that ci-local understands: stages, variables, default,
 /// local includes, extends, hidden jobs, script/before_script/after_script, needs,
-/// parallel (count and matrix), timeout, allow_failure, when, artifacts paths.
+/// parallel (count and matrix), timeout, allow_failure, when, artifacts (paths, when, the reports' files).
 /// Anything it cannot honour is an error or a warning, never silently different.
 public struct Pipeline: Sendable {
   public var stages: [String]
@@ -240,6 +240,11 @@ public struct PipelineJob: Sendable, Equatable {
   public var allowedExitCodes: [Int32]
   public var when: When
   public var artifactPaths: [String]
+  /// `artifacts:when`: which outcomes keep `artifactPaths` (on_success, on_failure, always).
+  public var artifactsWhen = When.onSuccess
+  /// `artifacts:reports:` files (junit, annotations, ...): kept whatever the outcome, as
+  /// GitLab keeps reports.
+  public var reportPaths: [String] = []
   /// `id_tokens:`: variable name -> audiences. ci-local signs them as GitLab would.
   public var idTokens: [IDTokenRequest] = []
 
@@ -286,7 +291,7 @@ public struct PipelineJob: Sendable, Equatable {
       }
     }
     for key in ignoredKeys where map[Node(key)] != nil { ignored[key, default: []].append(name) }
-    for (key, _) in map["artifacts"]?.mapping ?? [:] where key.string != "paths" {
+    for (key, _) in map["artifacts"]?.mapping ?? [:] where !["paths", "when", "reports"].contains(key.string ?? "") {
       ignored["artifacts:\(key.string ?? "?")", default: []].append(name)
     }
     let script = try strings(map["script"], "job '\(name)': script")
@@ -320,6 +325,17 @@ public struct PipelineJob: Sendable, Equatable {
       timeout = seconds
     }
     let artifactPaths = try strings(map["artifacts"]?.mapping?["paths"], "job '\(name)': artifacts:paths")
+    var artifactsWhen = When.onSuccess
+    if let text = map["artifacts"]?.mapping?["when"]?.string {
+      guard let value = When(rawValue: text), [.onSuccess, .onFailure, .always].contains(value) else {
+        throw Pipeline.Error(message: "job '\(name)': artifacts:when must be on_success, on_failure or always, not \(text)")
+      }
+      artifactsWhen = value
+    }
+    var reportPaths: [String] = []
+    for (key, value) in map["artifacts"]?.mapping?["reports"]?.mapping ?? [:] {
+      reportPaths += try strings(value, "job '\(name)': artifacts:reports:\(key.string ?? "?")")
+    }
     let jobVariables = try Pipeline.variables(map["variables"], context: "job '\(name)': variables")
     var idTokens: [IDTokenRequest] = []
     if let tokens = map["id_tokens"] {
@@ -339,6 +355,8 @@ public struct PipelineJob: Sendable, Equatable {
       needsList: needs, timeoutSeconds: timeout, allowFailure: allowFailure, allowedExitCodes: exitCodes,
       when: when, artifactPaths: artifactPaths)
     base.idTokens = idTokens
+    base.artifactsWhen = artifactsWhen
+    base.reportPaths = reportPaths
     guard let parallel = map["parallel"] else { return [base] }
     if let count = parallel.int {
       guard (1...200).contains(count) else { throw Pipeline.Error(message: "job '\(name)': parallel must be 1 to 200") }

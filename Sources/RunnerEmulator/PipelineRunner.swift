@@ -70,7 +70,7 @@ public struct PipelineRunner: Sendable {
             continue
           }
           running.insert(job.name)
-          let dependencyStores = prerequisites.filter { !$0.artifactPaths.isEmpty }.map {
+          let dependencyStores = prerequisites.filter { !($0.artifactPaths + $0.reportPaths).isEmpty }.map {
             "\(logDirectory)/artifacts/\(PipelineRunner.fileName($0.name))"
           }
           group.addTask {

@@ -6,6 +6,22 @@ public struct JobLayout: Equatable, Sendable {
   /// Under CI_PROJECT_DIR: the executor's JUnit report of each Slurm job, which ci-gen's
   /// jobs declare as `artifacts:reports:junit`.
   public static let junitReport = ".ci-slurm/junit.xml"
+  /// Under CI_PROJECT_DIR: the complete output of every task, declared as `artifacts:paths`
+  /// (the CI log holds only its first `output_limit` and the tails).
+  public static let completeLogs = ".ci-slurm/logs/"
+  /// Under CI_PROJECT_DIR: links to the Slurm job and the published report, declared as
+  /// `artifacts:reports:annotations`.
+  public static let annotations = ".ci-slurm/annotations.json"
+
+  /// One task's complete log under CI_PROJECT_DIR: `.ci-slurm/logs/<CI job name>/task-N.log`
+  /// (`job.log` for a plain job). The name keeps the jobs of a pipeline apart when a later
+  /// job downloads their artifacts; anything but letters, digits, `.`, `_` and `-` becomes
+  /// `_`, so it is one path component and never `..`.
+  public static func completeLog(ciJobName: String, task: Int, isArray: Bool) -> String {
+    var name = String(ciJobName.map { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) ? $0 : "_" })
+    if name.allSatisfy({ $0 == "." }) { name = String(repeating: "_", count: max(1, name.count)) }
+    return "\(completeLogs)\(name)/\(isArray ? "task-\(task).log" : "job.log")"
+  }
 
   /// The data root, or the account's part of it.
   public var root: String

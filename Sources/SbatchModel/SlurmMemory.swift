@@ -6,15 +6,22 @@ public enum SlurmMemory {
   /// Megabytes from sbatch's notation (`512`, `512M`, `2G`, `1T`, `100K`): plain digits (at
   /// most 12) and at most one unit, nothing else; no unit is megabytes, as sbatch reads it,
   /// and kilobytes round up. Nil when it is not that or more than an exabyte.
-  public static func megabytes(_ text: String) -> Int? {
+  public static func megabytes(_ text: String) -> Int? { size(text, inPower: megabyte) }
+
+  /// Bytes from the same notation (`4M`, `512K`, `1G`; no unit is megabytes): the driver's
+  /// `output_limit` is written as sbatch's `--mem` is.
+  public static func bytes(_ text: String) -> Int? { size(text, inPower: 0) }
+
+  /// The size in units of 1024^`target` bytes, rounded up.
+  static func size(_ text: String, inPower target: Int) -> Int? {
     let (digits, unit) = split(Substring(text))
     guard !digits.isEmpty, digits.count <= 12, digits.allSatisfy(\.isASCIIDigit), let value = Int(digits) else { return nil }
     let power = unit ?? megabyte
-    let factor = power > megabyte ? 1 << (10 * (power - megabyte)) : 1
-    let divisor = power < megabyte ? 1 << (10 * (megabyte - power)) : 1
+    let factor = power > target ? 1 << (10 * (power - target)) : 1
+    let divisor = power < target ? 1 << (10 * (target - power)) : 1
     let (product, overflow) = value.multipliedReportingOverflow(by: factor)
     // An exabyte is more than any node has: past that it is a typo or an attack.
-    guard !overflow, product <= 1 << 40 else { return nil }
+    guard !overflow, product <= 1 << (10 * (6 - target)) else { return nil }
     return (product + divisor - 1) / divisor
   }
 

@@ -23,6 +23,40 @@ import Testing
     #expect((attributes[.posixPermissions] as? Int) == 0o600)
   }
 
+  /// The attack on a checkout: a directory on the way is a symlink out of it, planted at
+  /// the top or deeper down. The old `makeDirectories: true` wrote through both.
+  @Test func belowARootNoSymlinkedDirectoryOnTheWayIsFollowed() throws {
+    let root = "\(directory)/root"
+    let elsewhere = "\(directory)/elsewhere"
+    for path in [root + "/project/.ci-slurm", elsewhere] {
+      try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    try FileManager.default.createSymbolicLink(atPath: "\(root)/project/.ci-slurm/logs", withDestinationPath: elsewhere)
+    try FileManager.default.createSymbolicLink(atPath: "\(root)/link", withDestinationPath: elsewhere)
+    for path in ["\(root)/project/.ci-slurm/logs/job/job.log", "\(root)/link/junit.xml"] {
+      #expect(throws: AtomicFiles.WriteError.self) { try AtomicFiles.write(Data("x".utf8), to: path, below: root) }
+    }
+    #expect(throws: AtomicFiles.WriteError(path: "\(root)/../escape", reason: "not a plain path below \(root)")) {
+      try AtomicFiles.write(Data("x".utf8), to: "\(root)/../escape", below: root)
+    }
+    #expect(try FileManager.default.contentsOfDirectory(atPath: elsewhere).isEmpty)
+    // Without a planted link the directories are made and the file written.
+    try AtomicFiles.write(Data("ok\n".utf8), to: "\(root)/project/.ci-slurm/junit.xml", below: root)
+    #expect(read("\(root)/project/.ci-slurm/junit.xml") == "ok\n")
+  }
+
+  @Test func aCopyIsByteForByteAChunkAtATime() throws {
+    let root = "\(directory)/root"
+    try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    // Over two chunks, with bytes that are no UTF-8.
+    let source = Data((0..<(3 << 20) + 17).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+    try source.write(to: URL(fileURLWithPath: "\(directory)/source"))
+    try AtomicFiles.copy("\(directory)/source", to: "\(root)/logs/a/task-1.log", below: root)
+    #expect(try Data(contentsOf: URL(fileURLWithPath: "\(root)/logs/a/task-1.log")) == source)
+  }
+
   @Test func aFailedSetLeavesEveryOldFileAsItWas() throws {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }

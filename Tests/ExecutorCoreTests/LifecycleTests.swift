@@ -30,6 +30,8 @@ struct LifecycleJob {
   let cancellation = CancellationFlag()
   var variables: [String: String] = [:]
   var partialArrayExitCode = DriverSettings(dataRoot: "/").partialArrayExitCode
+  var outputLimitBytes = DriverSettings(dataRoot: "/").outputLimitBytes
+  var slurmJobURL = ""
 
   func context() throws -> JobContext {
     var values = ["CUSTOM_ENV_CI_JOB_ID": "7", "CUSTOM_ENV_CI_PROJECT_PATH_SLUG": "demo"]
@@ -38,6 +40,8 @@ struct LifecycleJob {
     settings.heartbeatSeconds = 30
     settings.pollSeconds = 10
     settings.partialArrayExitCode = partialArrayExitCode
+    settings.outputLimitBytes = outputLimitBytes
+    settings.slurmJobURL = slurmJobURL
     return JobContext(environment: RunnerEnvironment(values), settings: settings, trusted: TrustedJob(jobID: "7"))
   }
 
@@ -62,6 +66,13 @@ struct LifecycleJob {
   }
 
   func state() throws -> JobState { JobState.load(try context().stateFile) }
+
+  /// Sets CI_PROJECT_DIR where the runner puts it, inside the builds directory; returns it.
+  mutating func checkout() throws -> String {
+    let project = try context().buildsDirectory + "/group/demo"
+    variables["CI_PROJECT_DIR"] = project
+    return project
+  }
 
   func remove() { try? FileManager.default.removeItem(atPath: root) }
 }
@@ -336,8 +347,7 @@ extension DriverFailure {
     var job = LifecycleJob()
     job.variables["SCHEDULER_PARAMETERS"] = "--array=0-2"
     job.variables["CI_JOB_NAME"] = "analyze"
-    let project = try job.context().buildsDirectory + "/group/demo"
-    job.variables["CI_PROJECT_DIR"] = project
+    let project = try job.checkout()
     defer { job.remove() }
     let fake = FakeScheduler(clock: job.clock) { task in
       FakeTask(
@@ -370,4 +380,130 @@ extension DriverFailure {
     #expect(try job.run(fake) == nil)
     #expect(!FileManager.default.fileExists(atPath: outside))
   }
+}
+
+/// Past output_limit: one note naming the artifact, a bounded tail per task, the sections
+/// and the summary still there, and the complete logs byte for byte under the project.
+@Suite(.tags(.medium)) struct OutputLimitLifecycleTests {
+  static func numbered(_ count: Int, _ tag: String) -> String { (1...count).map { "\(tag) line \($0)\n" }.joined() }
+
+  static func notes(_ job: LifecycleJob) -> [String] { job.console.notes.filter { $0.contains("output_limit") } }
+
+  @Test func aPlainJobPastTheLimitIsCutAtALineThenItsTailAndTheCompleteLogIsKept() throws {
+    var job = LifecycleJob()
+    job.outputLimitBytes = 64 << 10
+    job.variables["CI_JOB_NAME"] = "big job"
+    let project = try job.checkout()
+    defer { job.remove() }
+    let printed = Self.numbered(20000, "plain")
+    let fake = FakeScheduler(clock: job.clock) { _ in FakeTask(runSeconds: 2, output: printed) }
+    #expect(try job.run(fake) == nil)
+    let notes = Self.notes(job)
+    #expect(notes == [
+      "The log reached the runner's output_limit (64 KiB): the complete output is in this job's artifacts, .ci-slurm/logs/big_job/ (job.log); from here on each task shows only its last 20 lines, at its end"
+    ])
+    let output = job.console.output
+    // Streamed up to the limit less its reserve, cut at a line's end; then the tail.
+    let (streamed, tail) = try #require(output.split(separator: "Last 20 lines of the job's output (complete: .ci-slurm/logs/big_job/job.log)\n").map(String.init).asPair)
+    #expect(streamed.utf8.count <= 48 << 10 && streamed.utf8.count > 47 << 10)
+    #expect(printed.hasPrefix(streamed) && streamed.hasSuffix("\n"))
+    #expect(tail == (19981...20000).map { "plain line \($0)\n" }.joined())
+    #expect(output.utf8.count < 64 << 10)
+    // The summary still comes, and the artifact is what the job printed.
+    #expect(job.console.notes.contains { $0.contains("section_start:") && $0.contains("_summary") })
+    #expect(try Data(contentsOf: URL(fileURLWithPath: "\(project)/.ci-slurm/logs/big_job/job.log")) == Data(printed.utf8))
+  }
+
+  @Test func anArrayPastTheLimitShowsEachLaterTaskAsItsTailInItsSection() throws {
+    var job = LifecycleJob()
+    job.outputLimitBytes = 64 << 10
+    job.variables["SCHEDULER_PARAMETERS"] = "--array=0-2"
+    job.variables["CI_JOB_NAME"] = "scatter"
+    let project = try job.checkout()
+    defer { job.remove() }
+    // Task 0 ends first and fits; task 1 passes the limit; task 2 shows only its tail.
+    let outputs = [0: Self.numbered(10, "t0"), 1: Self.numbered(10000, "t1"), 2: Self.numbered(5000, "t2")]
+    let fake = FakeScheduler(clock: job.clock) { task in FakeTask(runSeconds: Double(10 * (task + 1)), output: outputs[task]!) }
+    #expect(try job.run(fake) == nil)
+    #expect(Self.notes(job).count == 1)
+    #expect(Self.notes(job).first?.contains(".ci-slurm/logs/scatter/ (task-N.log for array task N)") == true)
+    let lines = job.console.output.split(separator: "\n").map(String.init)
+    #expect(lines.filter { $0.hasPrefix("[task 0] ") }.count == 10)
+    // Task 1: its first lines, then its tail, inside its section.
+    let start1 = try #require(lines.firstIndex { $0.contains("section_start:") && $0.contains("_task_1") })
+    let end1 = try #require(lines.firstIndex { $0.contains("section_end:") && $0.contains("_task_1") })
+    let header1 = try #require(lines.firstIndex(of: "Last 20 lines of task 1's output (complete: .ci-slurm/logs/scatter/task-1.log)"))
+    #expect(start1 < header1 && header1 < end1)
+    #expect(lines[start1 + 1] == "[task 1] t1 line 1")
+    #expect(Array(lines[header1 + 1..<end1]) == (9981...10000).map { "[task 1] t1 line \($0)" })
+    // Task 2: only its tail.
+    let start2 = try #require(lines.firstIndex { $0.contains("section_start:") && $0.contains("_task_2") })
+    #expect(lines[start2 + 1] == "Last 20 lines of task 2's output (complete: .ci-slurm/logs/scatter/task-2.log)")
+    #expect(Array(lines[start2 + 2..<start2 + 22]) == (4981...5000).map { "[task 2] t2 line \($0)" })
+    #expect(lines[start2 + 22].contains("section_end:"))
+    for (task, printed) in outputs {
+      #expect(try Data(contentsOf: URL(fileURLWithPath: "\(project)/.ci-slurm/logs/scatter/task-\(task).log")) == Data(printed.utf8))
+    }
+  }
+
+  @Test func underTheLimitNothingChangesButTheLogIsStillKept() throws {
+    var job = LifecycleJob()
+    job.variables["CI_JOB_NAME"] = "small"
+    let project = try job.checkout()
+    defer { job.remove() }
+    let fake = FakeScheduler(clock: job.clock) { _ in FakeTask(runSeconds: 1, output: "hello\n") }
+    #expect(try job.run(fake) == nil)
+    #expect(Self.notes(job).isEmpty)
+    #expect(job.console.output == "hello\n")
+    #expect(try String(contentsOfFile: "\(project)/.ci-slurm/logs/small/job.log", encoding: .utf8) == "hello\n")
+  }
+
+  /// The attack: the checkout holds `.ci-slurm` as a symlink to a directory outside it (a
+  /// repository can commit one). Nothing may be written through it.
+  @Test func aSymlinkPlantedInTheCheckoutIsNotWrittenThrough() throws {
+    var job = LifecycleJob()
+    let project = try job.checkout()
+    defer { job.remove() }
+    let elsewhere = job.root + "/elsewhere"
+    try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(atPath: project, withIntermediateDirectories: true)
+    try FileManager.default.createSymbolicLink(atPath: "\(project)/.ci-slurm", withDestinationPath: elsewhere)
+    let fake = FakeScheduler(clock: job.clock) { _ in FakeTask(runSeconds: 1, output: "hello\n") }
+    #expect(try job.run(fake) == nil)
+    #expect(try FileManager.default.contentsOfDirectory(atPath: elsewhere).isEmpty)
+    #expect(job.console.notes.contains { $0.hasPrefix("Could not write the JUnit report: ") })
+    #expect(job.console.notes.contains { $0.hasPrefix("Could not keep the complete log of the job: ") })
+  }
+}
+
+@Suite(.tags(.medium)) struct AnnotationsLifecycleTests {
+  @Test func theSlurmJobIsLinkedFromTheSettingsTemplateAndThePublishedReportFromPages() throws {
+    var job = LifecycleJob()
+    job.slurmJobURL = "https://portal.example/jobs/{id}"
+    job.variables["CI_PAGES_URL"] = "https://group.pages.example/demo"
+    let project = try job.checkout()
+    defer { job.remove() }
+    // What ci-worker publish writes.
+    try FileManager.default.createDirectory(atPath: "\(project)/public", withIntermediateDirectories: true)
+    try "<html/>".write(toFile: "\(project)/public/index.html", atomically: true, encoding: .utf8)
+    let fake = FakeScheduler(clock: job.clock) { _ in FakeTask(runSeconds: 1) }
+    #expect(try job.run(fake) == nil)
+    let json = try String(contentsOfFile: "\(project)/.ci-slurm/annotations.json", encoding: .utf8)
+    #expect(json == #"{"Fake":[{"external_link":{"label":"Fake job 1","url":"https://portal.example/jobs/1"}}],"Report":[{"external_link":{"label":"Published report","url":"https://group.pages.example/demo"}}]}"# + "\n")
+  }
+
+  @Test func withoutATemplateOrAReportTheFileIsAnEmptyReport() throws {
+    var job = LifecycleJob()
+    job.variables["CI_PAGES_URL"] = "https://group.pages.example/demo"
+    let project = try job.checkout()
+    defer { job.remove() }
+    let fake = FakeScheduler(clock: job.clock) { _ in FakeTask(runSeconds: 1) }
+    #expect(try job.run(fake) == nil)
+    #expect(try String(contentsOfFile: "\(project)/.ci-slurm/annotations.json", encoding: .utf8) == "{}\n")
+  }
+}
+
+extension Array {
+  /// The two elements of a two-element array.
+  var asPair: (Element, Element)? { count == 2 ? (self[0], self[1]) : nil }
 }

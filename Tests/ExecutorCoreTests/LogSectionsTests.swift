@@ -1,6 +1,8 @@
 import ExecutorCore
 import Foundation
 import Scheduling
+import SbatchModel
+import TestSizes
 import Testing
 
 @Suite(.tags(.small)) struct LogSectionsTests {
@@ -134,5 +136,61 @@ import Testing
     #expect(JUnitReport.tail(of: Data(text.utf8)) == (81...100).map { "line \($0)" }.joined(separator: "\n"))
     #expect(JUnitReport.seconds(elapsed: "1-00:01:02") == 86462)
     #expect(JUnitReport.seconds(elapsed: nil) == nil)
+  }
+}
+
+@Suite(.tags(.small)) struct LogBudgetTests {
+  @Test func streamingStopsAQuarterBeforeTheLimitAndStaysStopped() {
+    var budget = LogBudget(limit: 64 << 10)
+    #expect(budget.reserve == 16 << 10)
+    #expect(budget.admit(40 << 10) == 40 << 10)
+    #expect(!budget.exceeded)
+    #expect(budget.admit(10 << 10) == 8 << 10)
+    #expect(budget.exceeded)
+    #expect(budget.admit(1) == 0)
+    // A 4 MiB limit keeps 256 KiB back, not a quarter.
+    #expect(LogBudget(limit: 4 << 20).reserve == 256 << 10)
+  }
+
+  @Test func tailsFitUntilOnlyTheSummarysRoomIsLeft() {
+    var budget = LogBudget(limit: 64 << 10)
+    budget.count(58 << 10)
+    #expect(budget.tailFits(2 << 10))
+    #expect(!budget.tailFits(3 << 10))
+    #expect(LogBudget.describe(4 << 20) == "4 MiB" && LogBudget.describe(64 << 10) == "64 KiB" && LogBudget.describe(70000) == "70000 bytes")
+  }
+
+  @Test func theLimitAndTheJobURLAreSettingsWithOneLineErrors() throws {
+    #expect(DriverSettings(dataRoot: "/").outputLimitBytes == 4 << 20)
+    #expect(try DriverSettings.parse("output_limit = \"4096K\"", origin: "s.toml", defaultDataRoot: "/x").outputLimitBytes == 4 << 20)
+    #expect(throws: DriverSettings.Error(message: "s.toml:1: 'output_limit' must be a size of at least 64K such as \"4M\" (the runner's output_limit, which is in kilobytes: 4096 is \"4096K\")")) {
+      try DriverSettings.parse("output_limit = \"4MB\"", origin: "s.toml", defaultDataRoot: "/x")
+    }
+    let url = "https://portal.example/jobs/{id}"
+    #expect(try DriverSettings.parse("slurm_job_url = \"\(url)\"", origin: "s.toml", defaultDataRoot: "/x").slurmJobURL == url)
+    #expect(throws: DriverSettings.Error(message: "s.toml:1: 'slurm_job_url' must be an http(s) URL with {id} where the Slurm job id goes, e.g. \"https://portal.example/jobs/{id}\"")) {
+      try DriverSettings.parse("slurm_job_url = \"https://portal.example/jobs\"", origin: "s.toml", defaultDataRoot: "/x")
+    }
+  }
+}
+
+@Suite(.tags(.small)) struct AnnotationsTests {
+  @Test func aLinkPerSlurmJobAndThePublishedReportInGitLabsFormat() {
+    let links = Annotations.links(scheduler: "Slurm", jobIDs: ["4711", "4712"], jobURL: "https://p.example/j/{id}", pagesURL: "https://g.pages.example/p")
+    #expect(Annotations.render(links) == #"""
+      {"Report":[{"external_link":{"label":"Published report","url":"https://g.pages.example/p"}}],"Slurm":[{"external_link":{"label":"Slurm job 4711","url":"https://p.example/j/4711"}},{"external_link":{"label":"Slurm job 4712","url":"https://p.example/j/4712"}}]}
+
+      """#)
+  }
+
+  @Test func noTemplateNoJobLinks() {
+    #expect(Annotations.links(scheduler: "Slurm", jobIDs: ["1"], jobURL: "", pagesURL: nil).isEmpty)
+    #expect(Annotations.render([:]) == "{}\n")
+  }
+
+  @Test func aCompleteLogsPathIsOneComponentPerJob() {
+    #expect(JobLayout.completeLog(ciJobName: "analyze: [alpha, 2]", task: 3, isArray: true) == ".ci-slurm/logs/analyze___alpha__2_/task-3.log")
+    #expect(JobLayout.completeLog(ciJobName: "..", task: 0, isArray: false) == ".ci-slurm/logs/__/job.log")
+    #expect(JobLayout.completeLog(ciJobName: "../../etc", task: 0, isArray: false) == ".ci-slurm/logs/.._.._etc/job.log")
   }
 }

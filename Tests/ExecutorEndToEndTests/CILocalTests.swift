@@ -15,11 +15,17 @@ import Testing
     return directory
   }
 
-  func ciLocal(_ directory: String, backend: Backend, _ extra: [String] = []) throws -> Run {
+  /// `settings`: the driver's settings file's text, beyond the root setting the tests need.
+  func ciLocal(_ directory: String, backend: Backend, _ extra: [String] = [], settings: String? = nil) throws -> Run {
     var env = ProcessInfo.processInfo.environment
     env["CI_SLURM_BACKEND"] = backend.rawValue
     env["CI_SLURM_DATA_ROOT"] = "\(directory)/.data"
     env["CI_SLURM_SETTINGS"] = Package.rootSettings
+    if let settings {
+      let path = "\(directory)/settings.toml"
+      try ((getuid() == 0 ? "allow_root = true\n" : "") + settings).write(toFile: path, atomically: true, encoding: .utf8)
+      env["CI_SLURM_SETTINGS"] = path
+    }
     return try run(["\(Package.bin)/ci-local", "\(directory)/.gitlab-ci.yml"] + extra, env: env, cwd: directory)
   }
 
@@ -150,14 +156,72 @@ import Testing
     #expect(result.stdout.contains("[task 2] shard 2"))
     #expect(result.stdout.contains("failed (allowed)"), "\(result.stdout)")
     #expect(result.status == .exited(0), "\(result.stdout)\n\(result.stderr)")
-    // The plain job's JUnit report went out with its artifacts (ci-local keeps a failed
-    // job's artifacts not at all, whatever artifacts:when says, so the array's is not checked here).
-    let reports = (FileManager.default.enumerator(atPath: "\(directory)/.ci-local")?.allObjects as? [String] ?? [])
-      .filter { $0.hasSuffix(".ci-slurm/junit.xml") }
+    // Both JUnit reports went out with their artifacts: the partly failed array's too, as
+    // its artifacts:when says.
+    let reports = Self.artifacts(in: directory).filter { $0.hasSuffix(".ci-slurm/junit.xml") }
     let plain = try #require(reports.first { $0.contains("plain") }, "\(reports)")
     let xml = try String(contentsOfFile: "\(directory)/.ci-local/\(plain)", encoding: .utf8)
     #expect(xml.contains("<testcase name=\"plain\" classname=\"plain ("), "\(xml)")
     #expect(!xml.contains("<failure"))
+    let scatter = try #require(reports.first { $0.contains("scatter") }, "\(reports)")
+    #expect(try String(contentsOfFile: "\(directory)/.ci-local/\(scatter)", encoding: .utf8).contains("exit code 1"))
+  }
+
+  /// The files under ci-local's store, relative to `.ci-local`.
+  static func artifacts(in directory: String) -> [String] {
+    FileManager.default.enumerator(atPath: "\(directory)/.ci-local")?.allObjects as? [String] ?? []
+  }
+
+  /// A failed job that prints 20 MB: the log stops under the runner's 4 MiB with the one
+  /// note and the tail, and the complete log it keeps as an artifact (when: always) is
+  /// byte for byte what the job printed; its reports are kept as GitLab keeps them.
+  @Test(arguments: Backend.available)
+  func aTwentyMegabyteLogIsCutWithANoteAndKeptWholeAsAnArtifact(backend: Backend) throws {
+    let directory = try project("""
+      big:
+        script: [seq 1 3000000, exit 3]
+        artifacts:
+          when: always
+          paths: [.ci-slurm/logs/]
+          reports:
+            junit: .ci-slurm/junit.xml
+            annotations: .ci-slurm/annotations.json
+      """)
+    let result = try ciLocal(directory, backend: backend, settings: "slurm_job_url = \"https://portal.example/jobs/{id}\"\n")
+    #expect(result.status == .exited(1), "\(result.stderr)")
+    let printed = Data((1...3_000_000).map { "\($0)\n" }.joined().utf8)
+    #expect(printed.count > 20_000_000)
+    let lines = result.stdout.split(separator: "\n").map(String.init)
+    let notes = lines.filter { $0.contains("The log reached the runner's output_limit (4 MiB)") }
+    #expect(notes.count == 1, "\(lines.suffix(40))")
+    #expect(notes.first?.contains("in this job's artifacts, .ci-slurm/logs/big/ (job.log)") == true)
+    let header = try #require(lines.firstIndex { $0.hasSuffix("Last 20 lines of the job's output (complete: .ci-slurm/logs/big/job.log)") })
+    // The output's last 20 lines: seq's last 19, then the runner's echo of `exit 3`. Each
+    // as the job printed it, after ci-local's `[big] ` prefix.
+    let tail: [String] = lines[header + 1..<header + 21].map { line in String(line.split(separator: " ", maxSplits: 1).last ?? "") }
+    let expected: [String] = (2_999_982...3_000_000).map { String($0) } + ["$ exit 3"]
+    #expect(tail == expected)
+    #expect(lines.contains { $0.contains("\(backend.schedulerName): summary") })
+    // What the runner would hold (ci-local's job log keeps GitLab's bytes): under 4 MiB.
+    let kept = Self.artifacts(in: directory)
+    let jobLog = try #require(kept.first { $0.hasSuffix("big.log") }, "\(kept)")
+    let logSize = try #require(try FileManager.default.attributesOfItem(atPath: "\(directory)/.ci-local/\(jobLog)")[.size] as? Int)
+    #expect(logSize < 4 << 20 && logSize > 3 << 20)
+    // The artifact is the stage's whole output: seq's 20 MB between the runner's echoes of
+    // the two commands, byte for byte.
+    let log = try #require(kept.first { $0.hasSuffix(".ci-slurm/logs/big/job.log") }, "\(kept)")
+    let echo = { (command: String) in Data("\u{1b}[32;1m$ \(command)\u{1b}[0;m\n".utf8) }
+    let artifact = try Data(contentsOf: URL(fileURLWithPath: "\(directory)/.ci-local/\(log)"))
+    #expect(artifact == echo("seq 1 3000000") + printed + echo("exit 3"))
+    let annotations = try #require(kept.first { $0.hasSuffix(".ci-slurm/annotations.json") }, "\(kept)")
+    // GitLab's format: the Slurm job linked through slurm_job_url.
+    let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/.ci-local/\(annotations)")))
+    let links = try #require((json as? [String: [[String: [String: String]]]])?[backend.schedulerName], "\(json)")
+    let link = try #require(links.first?["external_link"])
+    let id = try #require(link["label"]?.split(separator: " ").last.map(String.init))
+    #expect(link["label"] == "\(backend.schedulerName) job \(id)" && link["url"] == "https://portal.example/jobs/\(id)")
+    #expect(result.stdout.contains("\(backend.schedulerName) job \(id) "))
+    #expect(kept.contains { $0.hasSuffix(".ci-slurm/junit.xml") })
   }
 
   @Test func severalJobsAtOnceStreamEachLineAfterTheJobsName() throws {

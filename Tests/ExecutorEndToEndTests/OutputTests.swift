@@ -9,10 +9,14 @@ import Testing
 
 /// Big outputs at the end of a job: nothing lost, ci-run's memory bounded.
 @Suite(.tags(.large)) struct OutputTests {
+  /// These check the stream itself: no output_limit cuts it (CILocalTests checks the cut).
+  static let unlimited = "output_limit = \"1T\"\n"
+
   @Test(arguments: Backend.available)
   func aBurstAtTheEndArrivesCompleteAndInOrder(backend: Backend) throws {
     // 21 MB written in the job's last moment: the final drain must read to the end.
     let job = try DriverJob(backend)
+    try job.settings(Self.unlimited)
     defer { try? job.cleanup() }
     let result = try job.runScript("seq 1 3000000; echo LAST-LINE")
     #expect(result.status == .exited(0), "\(result.stderr)")
@@ -25,6 +29,7 @@ import Testing
   @Test(arguments: Backend.available)
   func anArrayTasksBurstArrivesCompleteAndInOrder(backend: Backend) throws {
     let job = try DriverJob(backend, parameters: "--array=0-1")
+    try job.settings(Self.unlimited)
     defer { try? job.cleanup() }
     let result = try job.runScript("seq 1 1000000; echo LAST-LINE")
     #expect(result.status == .exited(0), "\(result.stderr)")
@@ -42,6 +47,7 @@ import Testing
     // An array task's line is held by the [task N] prefixer: it must be passed on in
     // pieces, not kept whole (it grew ci-run to 546 MB).
     let job = try DriverJob(backend, parameters: "--array=0")
+    try job.settings(Self.unlimited)
     defer { try? job.cleanup() }
     let size = 300_000_000
     let child = try job.startScript("head -c \(size) /dev/zero | tr '\\0' x\nsleep 2")

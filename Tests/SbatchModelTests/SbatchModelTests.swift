@@ -159,6 +159,18 @@ import Testing
     }
   }
 
+  /// The driver's output_limit: the same notation, in bytes.
+  @Test func sbatchSizesInBytes() {
+    #expect(SlurmMemory.bytes("4M") == 4 << 20)
+    #expect(SlurmMemory.bytes("4") == 4 << 20)
+    #expect(SlurmMemory.bytes("512K") == 512 << 10)
+    #expect(SlurmMemory.bytes("1G") == 1 << 30)
+    #expect(SlurmMemory.bytes("1024T") == 1 << 50)
+    for text in ["", "4MB", "4 M", "-1K", "1.5M", "1048577T"] {
+      #expect(SlurmMemory.bytes(text) == nil, "\(text)")
+    }
+  }
+
   /// ReqMem and MaxRSS as recorded: steps' MaxRSS in K, the allocation's ReqMem, an older
   /// Slurm's per-CPU `c` and per-node `n`, an empty step's field.
   @Test func accountedSizesInBytes() {
