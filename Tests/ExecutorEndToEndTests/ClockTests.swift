@@ -25,7 +25,7 @@ extension CILocalTests {
     #expect(result.stdout.contains("hit its time limit of 00:01:00"), "\(result.stdout)")
     #expect(result.stdout.contains("ERROR: Job failed: exit code 124"))
     #expect(!result.stdout.contains("execution took longer"))
-    #expect(result.stdout.contains("\nstarted\n") && !result.stdout.contains("\nnever"))
+    #expect(result.stdout.contains("] started\n") && !result.stdout.contains("] never"))
     #expect(result.stdout.contains("CI_JOB_TIMEOUT is 'forever', not a number of seconds; the driver ignores it"))
     #expect(result.stdout.contains("after_script sees failed"))
     #expect(Date().timeIntervalSince(started) < 150)
@@ -52,7 +52,7 @@ extension CILocalTests {
     #expect(result.stdout.contains("min, to end before GitLab stops this CI job (the CI job's timeout of 300 s)"))
     #expect(result.stdout.contains("hit its time limit of 00:0"))
     #expect(result.stdout.contains("ERROR: Job failed: exit code 124"))
-    #expect(result.stdout.contains("\nstarted\n"))
+    #expect(result.stdout.contains("] started\n"))
     #expect(Date().timeIntervalSince(started) < 300)
   }
 }
