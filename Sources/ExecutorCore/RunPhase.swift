@@ -208,7 +208,7 @@ public struct RunPhase: Sendable {
   /// decisions are `JobWatch`'s; this loop only does what it asks, and writes the log's
   /// sections (`JobSections`) as the watch's state and actions come.
   func follow(
-    job: BatchJob, id: JobID, submittedAt: Date, sections: JobSections, budget: StageClock.Budget? = nil
+    job: BatchJob, id: JobID, submittedAt: Date, sections: JobSections, budget: StageClock.Budget?
   ) -> (verdict: DriverFailure?, ended: Bool) {
     var sections = sections
     var watch = JobWatch(
