@@ -33,6 +33,19 @@ import Testing
     #expect(job.clock.now.timeIntervalSince(job.startedAt!) < 1200 - 30)
   }
 
+  @Test func anArraysTasksAreLoweredOneByOneAsEachIsSeenRunning() throws {
+    let job = clockedJob(timeout: 1200, variables: ["SCHEDULER_PARAMETERS": "--array=0-1"])
+    defer { job.remove() }
+    // Task 1 starts 5 minutes after task 0: each gets what is left when it starts.
+    let fake = FakeScheduler(clock: job.clock) { task in FakeTask(pendSeconds: task == 0 ? 60 : 360, runSeconds: 5000) }
+    #expect(try job.run(fake)?.isBuildFailure == true)
+    let lowered = fake.calls.filter { $0.hasPrefix("lowerTimeLimit") }
+    #expect(lowered.count == 2, "\(lowered)")
+    #expect(lowered.first?.hasPrefix("lowerTimeLimit 1_0 ") == true)
+    #expect(lowered.last?.hasPrefix("lowerTimeLimit 1_1 ") == true)
+    #expect(job.clock.now.timeIntervalSince(job.startedAt!) < 1200 - 30)
+  }
+
   @Test func aJobStillPendingWhenItsTimeCannotFitIsCancelledAsTheCIJobsTimeout() throws {
     let job = clockedJob(timeout: 1200, variables: ["SCHEDULER_PARAMETERS": "--time=10"])
     defer { job.remove() }
