@@ -31,6 +31,9 @@ public struct DriverSettings: Equatable, Sendable, Codable {
   public var outputPollMilliseconds: Double = 100
   /// After a cancel, how long to wait for the job to end and its output to arrive.
   public var cancelWaitSeconds: Double = 20
+  /// A job's time limit ends this long before GitLab's timeout stops the CI job: time for
+  /// Slurm's TERM-then-KILL (KillWait), the last output to drain and the driver to report.
+  public var drainMarginSeconds: Double = 60
   /// Keep staged scripts and Slurm output after the job (they may hold secrets).
   public var keepJobDirectories = false
   /// Keep the job's builds directory (the checkout) after the job.
@@ -88,7 +91,7 @@ public struct DriverSettings: Equatable, Sendable, Codable {
 
   static let keys = [
     "backend", "data_root", "after_script", "default_parameters", "heartbeat_seconds",
-    "poll_seconds", "output_poll_ms", "cancel_wait_seconds", "keep_job_dirs", "keep_builds",
+    "poll_seconds", "output_poll_ms", "cancel_wait_seconds", "drain_margin_seconds", "keep_job_dirs", "keep_builds",
     "keep_logs_days", "allow_root", "partial_array_exit_code", "output_limit", "slurm_job_url", "limits.max_time", "limits.max_cpus", "limits.max_memory",
     "limits.max_array_tasks", "limits.max_gpus", "limits.allowed_gres", "options.allowed", "options.denied",
     "run_as.mode", "run_as.identity", "run_as.token_variable", "run_as.jwks_file", "run_as.issuer",
@@ -163,6 +166,7 @@ public struct DriverSettings: Equatable, Sendable, Codable {
       case "poll_seconds": settings.pollSeconds = try number(0.5...3600)
       case "output_poll_ms": settings.outputPollMilliseconds = try number(10...10000)
       case "cancel_wait_seconds": settings.cancelWaitSeconds = try number(0...600)
+      case "drain_margin_seconds": settings.drainMarginSeconds = try number(0...3600)
       case "keep_job_dirs": settings.keepJobDirectories = try boolean()
       case "keep_builds": settings.keepBuilds = try boolean()
       case "keep_logs_days": settings.keepLogsDays = try number(0...3650)

@@ -25,6 +25,10 @@ public struct JobState: Codable, Equatable, Sendable {
   }
 
   public var submissions: [Submission] = []
+  /// When prepare ran (seconds since 1970): the CI job's start, if the payload says none.
+  public var jobStartedAt: Double?
+  /// When the first user-script stage ran: where the runner starts RUNNER_SCRIPT_TIMEOUT.
+  public var scriptStartedAt: Double?
 
   public init() {}
 

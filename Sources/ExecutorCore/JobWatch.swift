@@ -44,6 +44,8 @@ public struct JobWatch: Sendable {
     /// The answer to `.askPendingReason` (nil: the scheduler gave none).
     public var pendingReason: String? = nil
     public var ends: Result<TaskEnds, SchedulerError>? = nil
+    /// The answer to `.lowerTimeLimit`: nil when it succeeded or was not asked.
+    public var limitError: SchedulerError? = nil
 
     public init(now: Date) { self.now = now }
   }
@@ -55,6 +57,8 @@ public struct JobWatch: Sendable {
     /// missing (the controller knows at once; accounting lags by seconds).
     case poll(fresh: Bool)
     case cancel
+    /// Ask `Scheduler.lowerTimeLimit` (task nil: the whole job).
+    case lowerTimeLimit(task: Int?, minutes: Int)
     case askPendingReason
     /// Read every output file to its end (the tasks are over).
     case drainToEnd
@@ -85,6 +89,8 @@ public struct JobWatch: Sendable {
   /// The CI job's exit code when some but not all of an array's tasks failed (nil: the
   /// first failed task's, as for a wholly failed array).
   public let partialExitCode: Int32?
+  /// GitLab's clock around the stage (nil: no timeout known).
+  public let budget: StageClock.Budget?
 
   public private(set) var statuses: [Int: TaskStatus] = [:]
   var endedInScheduler: Set<Int> = []
@@ -105,6 +111,12 @@ public struct JobWatch: Sendable {
   var cancelledAt: Date?
   var ended = true
   var ends = TaskEnds()
+  /// Array tasks the scheduler said run.
+  var runningSeen: Set<Int> = []
+  /// Tasks whose time limit was looked at once started (0 for a plain job).
+  var limited: Set<Int> = []
+  /// Why the driver cancelled a pending job for GitLab's clock: the verdict's message.
+  var outOfTime: String?
 
   /// Settling gives up after this many asks a second apart (a job killed at its time limit
   /// is COMPLETING for a few seconds before it is TIMEOUT).
@@ -113,9 +125,10 @@ public struct JobWatch: Sendable {
 
   public init(
     id: JobID, schedulerName: String, tasks: [Int], isArray: Bool, submittedAt: Date, timing: Timing,
-    partialExitCode: Int32? = nil
+    partialExitCode: Int32? = nil, budget: StageClock.Budget? = nil
   ) {
     self.partialExitCode = partialExitCode
+    self.budget = budget
     self.id = id
     self.schedulerName = schedulerName
     self.tasks = tasks
@@ -157,6 +170,9 @@ public struct JobWatch: Sendable {
     if let answer = seen.snapshot { absorb(snapshot: answer, now: now, into: &actions) }
     if let error = seen.cancelError {
       actions.append(.note("Could not cancel job \(id): \(error); ci-cleanup will cancel it by name"))
+    }
+    if let error = seen.limitError {
+      actions.append(.note("Could not lower job \(id)'s time limit: \(error); GitLab's timeout may stop it before Slurm does"))
     }
 
     switch stage {
@@ -224,7 +240,9 @@ public struct JobWatch: Sendable {
         switch state {
         case .ended: if endedInScheduler.insert(task).inserted { statuses[task] = nil }
         case .pending(let reason): pendingReason = reason
-        case .running: if startedAt == nil { startedAt = now }
+        case .running:
+          if startedAt == nil { startedAt = now }
+          runningSeen.insert(task)
         }
       }
       if let rest = snapshot.pendingRest { pendingReason = pendingReason ?? rest }
@@ -239,6 +257,7 @@ public struct JobWatch: Sendable {
       actions.append(.cancel)
       lastPoll = .distantPast
     }
+    keepInsideClock(now: now, into: &actions)
     if let cancelledAt, now.timeIntervalSince(cancelledAt) > timing.cancelWaitSeconds {
       actions.append(
         .note("Job \(id) did not end within \(Int(timing.cancelWaitSeconds)) s of the cancel; ci-cleanup will cancel it again"))
@@ -277,6 +296,31 @@ public struct JobWatch: Sendable {
     }
   }
 
+  /// Keeps the job inside GitLab's clock: each task's limit is lowered once it is seen
+  /// started (the queue took its share of the time), and a job still pending once the time
+  /// left cannot fit what it needs is cancelled, as GitLab would stop it anyway.
+  mutating func keepInsideClock(now: Date, into actions: inout [Action]) {
+    guard let budget, cancelledAt == nil else { return }
+    guard startedAt != nil else {
+      guard budget.cannotFit(at: now) else { return }
+      let left = JobWatch.duration(max(0, budget.jobEnd.timeIntervalSince(now)))
+      let needed = JobWatch.duration(Double(budget.neededSeconds))
+      cancelledAt = now
+      outOfTime =
+        "\(schedulerName) job \(id) never started: GitLab would stop this CI job (\(budget.source)) before it could run its \(needed); a timeout, as GitLab would report it"
+      actions.append(
+        .note("Cancelling \(schedulerName) job \(id): still waiting in the queue, and the \(left) left before GitLab stops this CI job (\(budget.source), less the drain margin) cannot fit the \(needed) it needs"))
+      actions.append(.cancel)
+      lastPoll = .distantPast
+      return
+    }
+    let started: [Int?] = isArray ? runningSeen.subtracting(limited).sorted() : (limited.contains(0) ? [] : [nil])
+    for task in started {
+      limited.insert(task ?? 0)
+      if let minutes = budget.lowered(at: now) { actions.append(.lowerTimeLimit(task: task, minutes: minutes)) }
+    }
+  }
+
   /// Ask the scheduler only now and then while tasks run. A task that got SIGTERM (time
   /// limit, scancel) is about to end; one that wrote its status only waits for the
   /// scheduler's word: look sooner.
@@ -309,7 +353,7 @@ public struct JobWatch: Sendable {
       .note("\(schedulerName) job \(id) ended: queued about \(JobWatch.duration(queued)), ran about \(JobWatch.duration(ran))"))
     let verdict = JobVerdict.decide(
       jobID: id, outcomes: outcomes, isArray: isArray, cancelled: cancelledAt != nil, scheduler: schedulerName,
-      partialExitCode: partialExitCode)
+      partialExitCode: partialExitCode, outOfTime: outOfTime)
     actions.append(.finish(verdict: verdict, ended: ended))
     return actions
   }

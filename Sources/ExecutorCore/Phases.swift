@@ -40,17 +40,19 @@ public struct ConfigPhase: Sendable {
   }
 }
 
-/// prepare_exec: checks the job's scheduler options and that the scheduler answers, and
-/// creates the job's private directories.
+/// prepare_exec: checks the job's scheduler options and that the scheduler answers,
+/// creates the job's private directories, and notes when the CI job started.
 public struct PreparePhase: Sendable {
   public let context: JobContext
   public let scheduler: any Scheduler
   public let console: DriverConsole
+  public let clock: any DriverClock
 
-  public init(context: JobContext, scheduler: any Scheduler, console: DriverConsole) {
+  public init(context: JobContext, scheduler: any Scheduler, console: DriverConsole, clock: any DriverClock = SystemClock()) {
     self.context = context
     self.scheduler = scheduler
     self.console = console
+    self.clock = clock
   }
 
   public func run() throws {
@@ -72,6 +74,13 @@ public struct PreparePhase: Sendable {
       throw failure
     } catch {
       throw DriverFailure.system("cannot create the job's directories under \(context.accountRoot): \(ErrorText.oneLine(error))")
+    }
+    // GitLab's clock started before this phase: ci-run measures the time left from here
+    // (or from the payload's writing, when earlier).
+    var state = JobState.load(context.stateFile)
+    if state.jobStartedAt == nil {
+      state.jobStartedAt = clock.now.timeIntervalSince1970
+      try? state.save(context.stateFile)
     }
     LogRetention.sweep(context.logsDirectory, olderThanDays: context.settings.keepLogsDays)
     // Jobs ledgers are read by a pipeline's later jobs: kept a week at least, whatever

@@ -86,11 +86,27 @@ public struct RunPhase: Sendable {
   /// (checked against the admin's allowed/denied lists and caps), and what the driver adds
   /// (a time limit from the CI job's timeout, never over the cap; a memory size under a
   /// memory cap).
-  public static func request(for context: JobContext) throws -> JobRequest {
+  public static func request(for context: JobContext) throws -> JobRequest { try requestAndAsked(for: context).request }
+
+  /// The request, and what the admin's defaults and the user asked before the driver
+  /// added its own (`StageClock.fit` says so when it lowers an asked --time).
+  static func requestAndAsked(for context: JobContext) throws -> (request: JobRequest, asked: JobRequest) {
     let settings = context.settings
     let defaults = try JobRequest.parse(settings.defaultParameters)
     let user = try JobRequest.parse(context.environment.job("SCHEDULER_PARAMETERS") ?? "")
-    return try settings.policy.request(defaults: defaults, user: user, timeoutSeconds: context.jobTimeoutSeconds)
+    let request = try settings.policy.request(defaults: defaults, user: user, timeoutSeconds: context.jobTimeoutSeconds)
+    return (request, JobRequest(options: defaults.options + user.options))
+  }
+
+  /// GitLab's clock around `stage` from the job's state and variables, its notes printed.
+  func stageClock(_ stage: RunStage, state: JobState, now: Date) -> StageClock? {
+    let known = [context.trusted.startedAt, state.jobStartedAt.map { Date(timeIntervalSince1970: $0) }].compactMap { $0 }
+    let (clock, notes) = StageClock.resolve(
+      stage: stage, environment: context.environment, timeoutSeconds: context.jobTimeoutSeconds,
+      jobStartedAt: min(known.min() ?? now, now), scriptStartedAt: state.scriptStartedAt.map { Date(timeIntervalSince1970: $0) } ?? now,
+      now: now, drainSeconds: settings.drainMarginSeconds)
+    for line in notes { console.note(line) }
+    return clock
   }
 
   func nextStageDirectory(_ stage: RunStage) throws -> String {
@@ -104,11 +120,21 @@ public struct RunPhase: Sendable {
   }
 
   func runOnScheduler(script: Data, stage: RunStage) throws {
-    let request: JobRequest
+    var request: JobRequest
+    let asked: JobRequest
     do {
-      request = try RunPhase.request(for: context)
+      (request, asked) = try RunPhase.requestAndAsked(for: context)
     } catch let error as JobRequest.ParseError {
       throw DriverFailure.build(exitCode: 1, message: error.message)
+    }
+    var state = JobState.load(context.stateFile)
+    let now = clock.now
+    if stage.isUserScript && state.scriptStartedAt == nil { state.scriptStartedAt = now.timeIntervalSince1970 }
+    var budget: StageClock.Budget?
+    if let stageClock = stageClock(stage, state: state, now: now) {
+      let fitted = try stageClock.fit(request, asked: asked, at: now)
+      if let note = fitted.note { console.note(note) }
+      (request, budget) = (fitted.request, fitted.budget)
     }
     let directory = try nextStageDirectory(stage)
     let stagedScript = JobFiles.stageScript(in: directory)
@@ -126,7 +152,6 @@ public struct RunPhase: Sendable {
       workingDirectory: context.buildsDirectory, request: request, environment: environment)
 
     // Recorded before sbatch runs: if we are killed mid-submission, cleanup cancels by name.
-    var state = JobState.load(context.stateFile)
     state.submissions.append(.init(stage: stage.description, name: job.name, id: nil, finished: false))
     let index = state.submissions.count - 1
     try state.save(context.stateFile)
@@ -162,7 +187,7 @@ public struct RunPhase: Sendable {
       schedulerJobID: id.raw, host: ProcessInfo.processInfo.hostName, time: submittedAt.timeIntervalSince1970, result: nil)
     ledger?.append(entry)
 
-    let (verdict, ended) = follow(job: job, id: id, submittedAt: submittedAt, sections: sections)
+    let (verdict, ended) = follow(job: job, id: id, submittedAt: submittedAt, sections: sections, budget: budget)
     // A job that failed by the scheduler's hand (node failure, lost job) can still be
     // listed as running, and cleanup skips finished submissions: cancel it here. A build
     // failure wrote its status file, so that job has ended and needs no extra RPC.
@@ -183,7 +208,7 @@ public struct RunPhase: Sendable {
   /// decisions are `JobWatch`'s; this loop only does what it asks, and writes the log's
   /// sections (`JobSections`) as the watch's state and actions come.
   func follow(
-    job: BatchJob, id: JobID, submittedAt: Date, sections: JobSections
+    job: BatchJob, id: JobID, submittedAt: Date, sections: JobSections, budget: StageClock.Budget?
   ) -> (verdict: DriverFailure?, ended: Bool) {
     var sections = sections
     var watch = JobWatch(
@@ -191,7 +216,7 @@ public struct RunPhase: Sendable {
       timing: .init(
         pollSeconds: settings.pollSeconds, heartbeatSeconds: settings.heartbeatSeconds,
         cancelWaitSeconds: settings.cancelWaitSeconds),
-      partialExitCode: settings.partialArrayExitCode == 0 ? nil : settings.partialArrayExitCode)
+      partialExitCode: settings.partialArrayExitCode == 0 ? nil : settings.partialArrayExitCode, budget: budget)
     let ciJobName = context.environment.job("CI_JOB_NAME") ?? job.name
     var output = JobOutput(job: job, console: console, outputLimit: settings.outputLimitBytes) {
       JobLayout.completeLog(ciJobName: ciJobName, task: $0, isArray: job.isArray)
@@ -225,6 +250,14 @@ public struct RunPhase: Sendable {
         case .poll(let fresh): seen.snapshot = schedulerCall { try scheduler.snapshot(of: id, fresh: fresh) }
         case .cancel:
           if case .failure(let error) = schedulerCall({ try scheduler.cancel(id) }) { seen.cancelError = error }
+        case .lowerTimeLimit(let task, let minutes):
+          if case .failure(let error) = schedulerCall({ try scheduler.lowerTimeLimit(of: id, task: task, toMinutes: minutes) }) {
+            seen.limitError = error
+          } else if let budget {
+            note(
+              after: output.lastByte,
+              "Lowered \(scheduler.name) job \(id)\(task.map { " task \($0)" } ?? "")'s time limit to \(minutes) min, to end before GitLab stops this CI job (\(budget.source))")
+          }
         case .askPendingReason: seen.pendingReason = scheduler.pendingReason(of: id)
         case .drainToEnd:
           let now = clock.now

@@ -68,8 +68,12 @@ public enum TaskOutcome: Equatable, Sendable {
 public enum JobVerdict {
   public static func decide(
     jobID: JobID, outcomes: [Int: TaskOutcome], isArray: Bool, cancelled: Bool = false, scheduler: String = "Slurm",
-    partialExitCode: Int32? = nil
+    partialExitCode: Int32? = nil, outOfTime: String? = nil
   ) -> DriverFailure? {
+    // Cancelled while pending because GitLab's clock could no longer fit it: the CI job's
+    // own timeout, which GitLab reports as the job's failure (never the runner's), so a
+    // build failure with the time limit's 124.
+    if let outOfTime { return .build(exitCode: 124, message: outOfTime) }
     // The runner stopped the CI job: whatever the tasks did after the scancel, the job's
     // result is the stop's (a build failure, as gitlab-runner reports a cancelled script).
     if cancelled {

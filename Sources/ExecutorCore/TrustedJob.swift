@@ -22,12 +22,18 @@ public struct TrustedJob: Codable, Equatable, Sendable {
   public var identity: String?
   /// GitLab's job timeout from the payload (`runner_info.timeout`), never a CI variable.
   public var timeoutSeconds: Int?
+  /// When the runner wrote the payload: it starts the CI job's clock just before, so this
+  /// is the earliest moment the driver can know of the job (nil: no payload).
+  public var startedAt: Date?
 
-  public init(jobID: String, account: Credentials? = nil, identity: String? = nil, timeoutSeconds: Int? = nil) {
+  public init(
+    jobID: String, account: Credentials? = nil, identity: String? = nil, timeoutSeconds: Int? = nil, startedAt: Date? = nil
+  ) {
     self.jobID = jobID
     self.account = account
     self.identity = identity
     self.timeoutSeconds = timeoutSeconds
+    self.startedAt = startedAt
   }
 
   /// `checksTokenLifetime`: config and prepare refuse an expired token; the later stages
@@ -36,7 +42,7 @@ public struct TrustedJob: Codable, Equatable, Sendable {
     environment: RunnerEnvironment, settings: DriverSettings, checksTokenLifetime: Bool = true, now: Date = Date()
   ) throws -> TrustedJob {
     let asRoot = geteuid() == 0
-    let payload = try loadPayload(environment, asRoot: asRoot)
+    let (payload, written) = try loadPayload(environment, asRoot: asRoot)
     let jobID: String
     if let id = payload?.id, id > 0 {
       jobID = String(id)
@@ -46,22 +52,26 @@ public struct TrustedJob: Codable, Equatable, Sendable {
       jobID = try fallbackJobID(environment)
     }
     let timeout = payload?.runnerInfo?.timeout.flatMap { $0 > 0 ? $0 : nil }
-    guard settings.runAs.mode != .off else { return TrustedJob(jobID: jobID, timeoutSeconds: timeout) }
+    guard settings.runAs.mode != .off else { return TrustedJob(jobID: jobID, timeoutSeconds: timeout, startedAt: written) }
     guard asRoot else {
       throw DriverFailure.system("run_as.mode is '\(settings.runAs.mode.rawValue)' but the runner does not run as root; turn run_as off or run gitlab-runner as root")
     }
     let (account, identity) = try resolveAccount(
       payload: payload!, jobID: jobID, settings: settings.runAs, checksLifetime: checksTokenLifetime, now: now)
-    return TrustedJob(jobID: jobID, account: account, identity: identity, timeoutSeconds: timeout)
+    return TrustedJob(jobID: jobID, account: account, identity: identity, timeoutSeconds: timeout, startedAt: written)
   }
 
-  static func loadPayload(_ environment: RunnerEnvironment, asRoot: Bool) throws -> JobPayload? {
-    guard let path = environment.jobResponseFile else { return nil }
+  /// The payload and when it was written.
+  static func loadPayload(_ environment: RunnerEnvironment, asRoot: Bool) throws -> (JobPayload?, Date?) {
+    guard let path = environment.jobResponseFile else { return (nil, nil) }
     let data = try TrustedFile.read(path, what: "the job payload (JOB_RESPONSE_FILE)", asRoot: asRoot)
     guard let payload = try? JSONDecoder().decode(JobPayload.self, from: data) else {
       throw DriverFailure.system("the job payload \(path) is not the runner's JSON")
     }
-    return payload
+    var info = stat()
+    let written = stat(path, &info) == 0
+      ? Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec) + TimeInterval(info.st_mtim.tv_nsec) / 1e9) : nil
+    return (payload, written)
   }
 
   /// Without a payload (a phase run by hand), the job id the environment gives.

@@ -50,6 +50,8 @@ public final class FakeScheduler: Scheduler {
     var submittedAt: Date
     var cancelledAt: Date?
     var written: Set<String> = []
+    /// Lowered time limits in minutes, by task (nil: the whole job).
+    var limits: [Int?: Int] = [:]
   }
   struct State {
     var jobs: [Job] = []
@@ -75,7 +77,8 @@ public final class FakeScheduler: Scheduler {
   }
 
   /// What was called, in order: "submit", "snapshot", "snapshot fresh", "finalStates",
-  /// "cancel 1", "cancel named ci-x-1", "liveJobs", "pendingReason".
+  /// "cancel 1", "cancel named ci-x-1", "liveJobs", "pendingReason", "lowerTimeLimit 1 7"
+  /// (job 1 to 7 minutes; "1_3" for task 3).
   public var calls: [String] { state.withLock { $0.calls } }
   public var submitted: [BatchJob] { state.withLock { $0.jobs.map(\.batch) } }
 
@@ -121,6 +124,13 @@ public final class FakeScheduler: Scheduler {
       return .ended(TaskEnd(kind: .cancelled(by: "0")), status: started ? .terminated(143) : nil)
     }
     if now < start { return .pending }
+    // A lowered limit ends the task as the scheduler's TIMEOUT: SIGTERM, which the wrapper
+    // records as `terminated 143`.
+    if let minutes = job.limits[task] ?? job.limits[nil], now >= start.addingTimeInterval(TimeInterval(minutes * 60)),
+      start.addingTimeInterval(TimeInterval(minutes * 60)) < end || !life.endsByItself
+    {
+      return .ended(TaskEnd(kind: .timeout, timeLimit: SlurmTime.format(seconds: minutes * 60)), status: .terminated(143))
+    }
     if now < end { return .running }
     switch life.ending {
     case .exit(let code): return .ended(TaskEnd(kind: code == 0 ? .completed : .failed, exitCode: code), status: .exited(code))
@@ -200,6 +210,15 @@ public final class FakeScheduler: Scheduler {
     record("cancel \(id)")
     try checkAnswering()
     markCancelled(id)
+  }
+
+  public func lowerTimeLimit(of id: JobID, task: Int?, toMinutes minutes: Int) throws {
+    record("lowerTimeLimit \(id)\(task.map { "_\($0)" } ?? "") \(minutes)")
+    try checkAnswering()
+    state.withLock { state in
+      for index in state.jobs.indices where state.jobs[index].id == id { state.jobs[index].limits[task] = minutes }
+    }
+    catchUp(clock.now)
   }
 
   func markCancelled(_ id: JobID) {

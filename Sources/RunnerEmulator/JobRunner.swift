@@ -288,15 +288,18 @@ public struct JobRunner: Sendable {
     let project = "\(buildsDirectory)/\(projectPath)"
     var vars = variables(buildsDirectory: buildsDirectory, status: "running")
 
-    func stage(_ name: String, header: String, _ script: String, env stageEnv: [String: String]? = nil) async -> PhaseOutcome {
+    func stage(
+      _ name: String, header: String, _ script: String, env stageEnv: [String: String]? = nil, until: ContinuousClock.Instant? = nil
+    ) async -> PhaseOutcome {
+      let stageEnd = until ?? deadline
       if Task.isCancelled { return .stopped }
-      if ContinuousClock.now >= deadline { return .timedOut }
+      if ContinuousClock.now >= stageEnd { return .timedOut }
       log.header(header)
       do {
         let directory = try TemporaryDirectory.make(prefix: "script", in: tmp)
         let path = "\(directory)/script"
         FileManager.default.createFile(atPath: path, contents: Data(script.utf8), attributes: [.posixPermissions: 0o700])
-        return classify(await runPhase([executor.run, path, name], env: stageEnv ?? env, cwd: tmp, deadline: deadline, capture: false), tmp: tmp)
+        return classify(await runPhase([executor.run, path, name], env: stageEnv ?? env, cwd: tmp, deadline: stageEnd, capture: false), tmp: tmp)
       } catch {
         return .system("cannot write the stage script: \(error)")
       }
@@ -313,9 +316,13 @@ public struct JobRunner: Sendable {
     var jobFailure: PhaseOutcome? = outcome == .ok ? nil : outcome
     if outcome == .ok {
       let user = await stage("build_script", header: "Executing \"step_script\" stage of the job script",
-                       ScriptWriter.userScript(variables: vars, projectDirectory: project, commands: job.beforeScript + job.script))
+                       ScriptWriter.userScript(variables: vars, projectDirectory: project, commands: job.beforeScript + job.script),
+                       until: stageDeadline(StageTimeouts.script, defaultSeconds: nil, variables: vars, jobDeadline: deadline))
       if user != .ok { jobFailure = user }
-      if !job.afterScript.isEmpty && jobFailure != .timedOut && !(jobFailure == .stopped && Task.isCancelled) {
+      // The job's own timeout ends everything; RUNNER_SCRIPT_TIMEOUT's leaves after_script.
+      if !job.afterScript.isEmpty && !(jobFailure == .timedOut && ContinuousClock.now >= deadline)
+        && !(jobFailure == .stopped && Task.isCancelled)
+      {
         let status: String
         switch jobFailure {
         case nil: status = "success"
@@ -326,8 +333,10 @@ public struct JobRunner: Sendable {
         vars = variables(buildsDirectory: buildsDirectory, status: status)
         var afterEnv = env
         afterEnv["CUSTOM_ENV_CI_JOB_STATUS"] = status
-        // after_script has its own 5-minute limit and its failure is ignored.
-        let afterDeadline = ContinuousClock.now + .seconds(300)
+        // after_script has its own limit (5 minutes unless RUNNER_AFTER_SCRIPT_TIMEOUT says
+        // otherwise) inside the job's, and its failure is ignored.
+        let afterDeadline = stageDeadline(
+          StageTimeouts.afterScript, defaultSeconds: StageTimeouts.defaultAfterScriptSeconds, variables: vars, jobDeadline: deadline)
         if !Task.isCancelled {
           log.header("Running after_script")
           if let directory = try? TemporaryDirectory.make(prefix: "script", in: tmp) {
@@ -357,6 +366,22 @@ public struct JobRunner: Sendable {
                 ScriptWriter.cleanupFileVariables(variables: vars, projectDirectory: project))
     }
     return jobFailure
+  }
+
+  /// When a stage with its own timeout variable must end, read as the runner reads it
+  /// (`getStageTimeoutContexts`): inside the job's deadline, with the runner's warning for a
+  /// value it ignores.
+  func stageDeadline(
+    _ name: String, defaultSeconds: Double?, variables: [(String, String)], jobDeadline: ContinuousClock.Instant
+  ) -> ContinuousClock.Instant {
+    let text = variables.last { $0.0 == name }?.1
+    let left = ContinuousClock.now.duration(to: jobDeadline)
+    let reading = StageTimeouts.read(text, jobLeft: Double(left.components.seconds))
+    if let warning = StageTimeouts.runnerWarning(reading, name: name, text: text) { log.line("WARNING: \(warning)") }
+    var seconds = defaultSeconds
+    if case .seconds(let value) = reading { seconds = value }
+    guard let seconds else { return jobDeadline }
+    return min(jobDeadline, ContinuousClock.now + .milliseconds(Int64(seconds * 1000)))
   }
 
   /// cleanup_exec: its own timeout, not tied to the job's, and not stopped by a cancel (the

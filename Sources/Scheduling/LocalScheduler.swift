@@ -122,6 +122,11 @@ public struct LocalScheduler: Scheduler {
     ProcessTable.signalSession(pid, SIGKILL)
   }
 
+  /// Nothing to lower: a local job starts the moment it is submitted, so the `--time` it
+  /// was submitted with (already inside GitLab's clock, `StageClock.fit`) is the limit
+  /// `timeout(1)` enforces.
+  public func lowerTimeLimit(of id: JobID, task: Int?, toMinutes minutes: Int) throws {}
+
   public func cancel(named name: String) throws {
     // Local jobs are always recorded before anything can go wrong (the pid is known at
     // spawn); there is no name registry to search.

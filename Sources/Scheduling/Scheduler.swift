@@ -20,6 +20,10 @@ public protocol Scheduler: Sendable {
   func finalStates(of id: JobID, in directory: String) throws -> TaskEnds
   /// Cancels the job (every task); succeeds when the job has already ended.
   func cancel(_ id: JobID) throws
+  /// Lowers the time limit of a started job (`task`: one array task, nil: the whole job)
+  /// to `minutes` from its start, so that it ends by the scheduler's hand before GitLab's
+  /// clock stops the CI job. A user may lower, never raise, their own job's limit.
+  func lowerTimeLimit(of id: JobID, task: Int?, toMinutes minutes: Int) throws
   /// Cancels every job of the current user with this name: the safety net for a submission
   /// whose id was never recorded, and cleanup's last word.
   func cancel(named name: String) throws

@@ -296,6 +296,16 @@ public struct SlurmScheduler: Scheduler {
     throw SchedulerError(.commandFailed, "scancel \(id): \(SlurmErrorText.summary(result.stderr))")
   }
 
+  /// `scontrol update`, which Slurm allows a job's owner when it lowers the limit. Retried
+  /// only briefly: a limit not lowered leaves GitLab's kill, as without the clock.
+  public func lowerTimeLimit(of id: JobID, task: Int?, toMinutes minutes: Int) throws {
+    let job = task.map { "\(id.raw)_\($0)" } ?? id.raw
+    let result = try slurm(["scontrol", "update", "JobId=\(job)", "TimeLimit=\(minutes)"], patience: retry.cancelPatience)
+    guard result.status.isSuccess else {
+      throw SchedulerError(.commandFailed, "scontrol update JobId=\(job) TimeLimit=\(minutes): \(SlurmErrorText.summary(result.stderr))")
+    }
+  }
+
   public func cancel(named name: String) throws {
     let result = try slurm(["scancel", "--me", "--name=\(name)"], patience: retry.cancelPatience, whileCancelling: true)
     guard result.status.isSuccess else {

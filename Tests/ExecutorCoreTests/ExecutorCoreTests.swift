@@ -17,6 +17,7 @@ import Testing
       poll_seconds = 2.5
       output_poll_ms = 50
       cancel_wait_seconds = 5
+      drain_margin_seconds = 90
       keep_job_dirs = true
       keep_builds = true
       """
@@ -28,6 +29,7 @@ import Testing
     #expect(settings.heartbeatSeconds == 15)
     #expect(settings.pollSeconds == 2.5)
     #expect(settings.outputPollMilliseconds == 50)
+    #expect(settings.drainMarginSeconds == 90)
     #expect(settings.keepJobDirectories && settings.keepBuilds)
   }
 

@@ -32,6 +32,9 @@ struct LifecycleJob {
   var partialArrayExitCode = DriverSettings(dataRoot: "/").partialArrayExitCode
   var outputLimitBytes = DriverSettings(dataRoot: "/").outputLimitBytes
   var slurmJobURL = ""
+  /// The payload's timeout, and when the runner wrote the payload (nil: no payload).
+  var timeoutSeconds: Int?
+  var startedAt: Date?
 
   func context() throws -> JobContext {
     var values = ["CUSTOM_ENV_CI_JOB_ID": "7", "CUSTOM_ENV_CI_PROJECT_PATH_SLUG": "demo"]
@@ -42,11 +45,11 @@ struct LifecycleJob {
     settings.partialArrayExitCode = partialArrayExitCode
     settings.outputLimitBytes = outputLimitBytes
     settings.slurmJobURL = slurmJobURL
-    return JobContext(environment: RunnerEnvironment(values), settings: settings, trusted: TrustedJob(jobID: "7"))
+    return JobContext(environment: RunnerEnvironment(values), settings: settings, trusted: TrustedJob(jobID: "7", timeoutSeconds: timeoutSeconds, startedAt: startedAt))
   }
 
   func prepare(_ scheduler: FakeScheduler) throws {
-    try PreparePhase(context: try context(), scheduler: scheduler, console: console.console).run()
+    try PreparePhase(context: try context(), scheduler: scheduler, console: console.console, clock: clock).run()
   }
 
   /// The build_script stage; the thrown failure, or nil when the job succeeded.
