@@ -65,8 +65,17 @@ public struct DriverEnvironment {
       let console = console
       retry.note = { console.note($0) }
       if let timeout = context.jobTimeoutSeconds, timeout > 0 { retry.queuePatience = TimeInterval(timeout) }
-      return SlurmScheduler(
+      let slurm = SlurmScheduler(
         runner: ProcessCommandRunner(), environment: RunPhase.jobEnvironment(from: runner), retry: retry)
+      guard settings.statusTickSeconds > 0 else { return slurm }
+      do {
+        // Under the account's own root: with run_as the phase already is the account.
+        let file = try SharedStatusFile(directory: context.statusDirectory, host: ProcessInfo.processInfo.hostName)
+        return SharedStatusScheduler(backend: slurm, file: file, tick: settings.statusTickSeconds)
+      } catch {
+        console.note("Not sharing Slurm status queries with this account's other CI jobs: \(error); this job asks Slurm on its own")
+        return slurm
+      }
     case .local, .auto:
       return LocalScheduler()
     }
