@@ -174,15 +174,13 @@ final class TestTime: Sendable {
     _ = try watcher.snapshot(of: id, fresh: false)
     #expect(queries(runner) == (account: 1, perJob: 0))
 
+    // The refresher takes the lock and says so; reading its line waits for that. (-o: the
+    // lock is flock's alone, not its child's, so it is gone once flock is reaped.)
     let holder = try ChildProcess(
-      arguments: ["flock", "\(directory)/login1.lock", "sleep", "600"], environment: ProcessInfo.processInfo.environment,
-      stdout: .null, stderr: .null, newProcessGroup: true)
-    let file = try SharedStatusFile(directory: directory, host: "login1")
-    #expect(try waitFor("the stuck refresher to hold the lock", seconds: 30) {
-      guard let fd = file.tryLock() else { return true }
-      file.unlock(fd)
-      return false
-    })
+      arguments: ["flock", "-o", "\(directory)/login1.lock", "sh", "-c", "echo held; exec sleep 600"],
+      environment: ProcessInfo.processInfo.environment, stderr: .null, newProcessGroup: true)
+    var said = [UInt8](repeating: 0, count: 5)
+    #expect(read(try #require(holder.stdoutFD), &said, 5) == 5 && said == Array("held\n".utf8))
     time.advance(60)
     #expect(try watcher.snapshot(of: id, fresh: false).tasks == [0: .running])
     #expect(queries(runner) == (account: 1, perJob: 0))
@@ -190,7 +188,6 @@ final class TestTime: Sendable {
     #expect(try watcher.snapshot(of: id, fresh: false).tasks == [0: .running])
     #expect(queries(runner) == (account: 1, perJob: 1))
 
-    // flock's child holds the lock too: the whole refresher dies.
     holder.signal(SIGKILL, group: true)
     holder.wait()
     #expect(try watcher.snapshot(of: id, fresh: false).tasks == [0: .running])
@@ -253,14 +250,4 @@ final class TestTime: Sendable {
       }
     }
   }
-}
-
-func waitFor(_ what: String, seconds: Double, _ condition: () throws -> Bool) throws -> Bool {
-  let end = Date().addingTimeInterval(seconds)
-  while Date() < end {
-    if try condition() { return true }
-    Thread.sleep(forTimeInterval: 0.05)
-  }
-  Issue.record("\(what): not within \(seconds) s")
-  return false
 }
