@@ -22,7 +22,10 @@ import Synchronization
 public final class SharedStatusScheduler: Scheduler {
   public var name: String { backend.name }
   let backend: SlurmScheduler
-  let file: SharedStatusFile
+  let directory: String
+  let host: String
+  /// One line into the CI log.
+  let note: @Sendable (String) -> Void
   let tick: TimeInterval
   let now: @Sendable () -> Date
   /// When each job this process submitted was accepted: a listing taken before that cannot
@@ -33,9 +36,18 @@ public final class SharedStatusScheduler: Scheduler {
   /// an end (which makes the watch trust a status file) is only taken from Slurm directly.
   let confirmedEnds = Mutex<[JobID: Set<Int>]>([:])
 
-  public init(backend: SlurmScheduler, file: SharedStatusFile, tick: TimeInterval, now: @escaping @Sendable () -> Date = { Date() }) {
+  /// The shared file, opened at the first look (ci-run may start before ci-prepare has
+  /// made the data root); nil once it proved unusable, and this job asks on its own.
+  let opened = Mutex<SharedStatusFile??>(nil)
+
+  public init(
+    backend: SlurmScheduler, directory: String, host: String, tick: TimeInterval,
+    note: @escaping @Sendable (String) -> Void = { _ in }, now: @escaping @Sendable () -> Date = { Date() }
+  ) {
     self.backend = backend
-    self.file = file
+    self.directory = directory
+    self.host = host
+    self.note = note
     self.tick = tick
     self.now = now
   }
@@ -82,6 +94,7 @@ public final class SharedStatusScheduler: Scheduler {
   /// The shared answer if it is younger than the tick; else a new one, asked under the
   /// lock; the last one while another process asks; nil when the job should ask on its own.
   func currentListing() -> AccountListing? {
+    guard let file = sharedFile() else { return nil }
     let young = { [tick, now] (listing: AccountListing) in
       let age = now().timeIntervalSince(listing.takenAt)
       return age >= 0 && age < tick
@@ -107,6 +120,22 @@ public final class SharedStatusScheduler: Scheduler {
     }
     try? file.write(text)
     return AccountListing.parse(text)
+  }
+
+  func sharedFile() -> SharedStatusFile? {
+    let (file, problem) = opened.withLock { opened -> (SharedStatusFile?, SchedulerError?) in
+      if let known = opened { return (known, nil) }
+      do throws(SchedulerError) {
+        let file = try SharedStatusFile(directory: directory, host: host)
+        opened = .some(file)
+        return (file, nil)
+      } catch {
+        opened = .some(nil)
+        return (nil, error)
+      }
+    }
+    if let problem { note("Not sharing Slurm status queries with this account's other CI jobs: \(problem); this job asks Slurm on its own") }
+    return file
   }
 
   public func finalStates(of id: JobID, in directory: String) throws -> TaskEnds {

@@ -70,12 +70,12 @@ final class TestTime: Sendable {
 
   func listing(_ rows: [String]) -> CommandResult { ok(rows.map { "\($0)\n" }.joined()) }
 
-  func schedulers(_ count: Int, runner: ScriptedCommandRunner, tick: TimeInterval = 30) throws -> [SharedStatusScheduler] {
-    let file = try SharedStatusFile(directory: directory, host: "login1")
+  func schedulers(_ count: Int, runner: ScriptedCommandRunner, notes: LockedLines = LockedLines()) throws -> [SharedStatusScheduler] {
     let time = time
     return (0..<count).map { _ in
       SharedStatusScheduler(
-        backend: SlurmScheduler(runner: runner, environment: [:], retry: quickRetry()), file: file, tick: tick, now: { time.now })
+        backend: SlurmScheduler(runner: runner, environment: [:], retry: quickRetry()), directory: directory, host: "login1",
+        tick: 30, note: { notes.append($0) }, now: { time.now })
     }
   }
 
@@ -205,6 +205,7 @@ final class TestTime: Sendable {
     let id = try watcher.submit(sampleJob)
     time.advance(1)
     let forged = AccountListing.render(takenAt: time.now, stdout: "7|7|N/A|COMPLETED|None|UNLIMITED|vm\n")
+    _ = try SharedStatusFile(directory: directory, host: "login1")  // as an earlier look made it
     let elsewhere = directory + "-forged"
     defer { try? FileManager.default.removeItem(atPath: elsewhere) }
     try forged.write(toFile: elsewhere, atomically: false, encoding: .utf8)
@@ -229,6 +230,23 @@ final class TestTime: Sendable {
     chmod("\(directory)/login1.squeue", 0o600)
     #expect(try watcher.snapshot(of: id, fresh: false).tasks == [0: .running])
     #expect(queries(runner) == (account: 2, perJob: 1))
+  }
+
+  @Test func aJobWhoseSharedFileIsUnusableSaysSoOnceAndAsksOnItsOwn() throws {
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    try FileManager.default.createSymbolicLink(atPath: directory, withDestinationPath: NSTemporaryDirectory())
+    let runner = ScriptedCommandRunner([(["sbatch"], ok("7\n")), (["sacct"], ok("7|7|RUNNING|0:0|UNLIMITED|vm|None\n"))])
+    let notes = LockedLines()
+    let watcher = try schedulers(1, runner: runner, notes: notes)[0]
+    let id = try watcher.submit(sampleJob)
+    for _ in 0..<3 {
+      time.advance(10)
+      #expect(try watcher.snapshot(of: id, fresh: false).tasks == [0: .running])
+    }
+    #expect(queries(runner) == (account: 0, perJob: 3))
+    #expect(notes.all == [
+      "Not sharing Slurm status queries with this account's other CI jobs: \(directory) is not a directory (a symlink?); remove it (the driver makes it again, mode 0700); this job asks Slurm on its own"
+    ])
   }
 
   @Test func aDirectoryNotTheAccountsOwnIsRefusedWithWhatToDo() throws {
