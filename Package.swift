@@ -64,7 +64,7 @@ let package = Package(
     // The Scheduler protocol, the job model, command running, and the local backend.
     .target(name: "Scheduling", dependencies: ["SbatchModel", "ChildProcesses"], swiftSettings: strict),
     // SlurmScheduler and pure parsers of sbatch/squeue/scontrol/sacct output.
-    .target(name: "Slurm", dependencies: ["Scheduling", "SbatchModel"], swiftSettings: strict),
+    .target(name: "Slurm", dependencies: ["Scheduling", "SbatchModel", "AtomicFiles"], swiftSettings: strict),
     // GitLab ID tokens: verified for run-as identity, minted by ci-local and the tests.
     .target(
       name: "JobIdentity", dependencies: [.product(name: "JWTKit", package: "jwt-kit")], swiftSettings: strict),

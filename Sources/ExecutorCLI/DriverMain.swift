@@ -56,8 +56,10 @@ public struct DriverEnvironment {
   public func context() -> JobContext { JobContext(environment: runner, settings: settings, trusted: trusted) }
 
   /// The only place a backend is chosen. `cancellation` ends the scheduler's waits (a
-  /// full queue, a controller away) as soon as the runner stops the CI job.
-  public func scheduler(for context: JobContext, cancellation: CancellationFlag? = nil) throws -> any Scheduler {
+  /// full queue, a controller away) as soon as the runner stops the CI job. `watching`:
+  /// for ci-run, whose watch reads the account's shared status answer (prepare and cleanup
+  /// ask Slurm once or twice and never poll).
+  public func scheduler(for context: JobContext, cancellation: CancellationFlag? = nil, watching: Bool = false) throws -> any Scheduler {
     switch try resolvedBackend() {
     case .slurm:
       var retry = RetryPolicy()
@@ -65,8 +67,13 @@ public struct DriverEnvironment {
       let console = console
       retry.note = { console.note($0) }
       if let timeout = context.jobTimeoutSeconds, timeout > 0 { retry.queuePatience = TimeInterval(timeout) }
-      return SlurmScheduler(
+      let slurm = SlurmScheduler(
         runner: ProcessCommandRunner(), environment: RunPhase.jobEnvironment(from: runner), retry: retry)
+      guard watching, settings.statusTickSeconds > 0 else { return slurm }
+      // Under the account's own root: with run_as the phase already is the account.
+      return SharedStatusScheduler(
+        backend: slurm, directory: context.statusDirectory, host: ProcessInfo.processInfo.hostName,
+        tick: settings.statusTickSeconds, note: { console.note($0) })
     case .local, .auto:
       return LocalScheduler()
     }

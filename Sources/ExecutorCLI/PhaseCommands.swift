@@ -63,7 +63,7 @@ public struct RunCommand: DriverCommand {
     guard let script = environment.stageScript else { throw DriverFailure.system("no stage script was read from \(scriptPath)") }
     let context = environment.context()
     let phase = RunPhase(
-      context: context, scheduler: try environment.scheduler(for: context, cancellation: cancellation), console: environment.console,
+      context: context, scheduler: try environment.scheduler(for: context, cancellation: cancellation, watching: true), console: environment.console,
       cancellation: cancellation)
     try phase.run(script: script, stageName: stage)
   }

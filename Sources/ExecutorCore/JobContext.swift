@@ -54,6 +54,8 @@ public struct JobContext: Sendable {
   public var buildsDirectory: String { layout.buildsDirectory }
   public var cacheDirectory: String { "\(accountRoot)/cache" }
   public var logsDirectory: String { "\(accountRoot)/logs" }
+  /// The account's shared Slurm status answer (`SharedStatusFile`).
+  public var statusDirectory: String { "\(accountRoot)/status" }
   public var stateFile: String { layout.stateFile }
 
   /// The CI job's timeout in seconds, from the job payload (a job variable could lie).

@@ -53,8 +53,9 @@ public struct JobWatch: Sendable {
   public enum Action: Equatable, Sendable {
     /// A driver line for the CI log.
     case note(String)
-    /// Ask `Scheduler.snapshot`; `fresh` when only the scheduler's word on the end is
-    /// missing (the controller knows at once; accounting lags by seconds).
+    /// Ask `Scheduler.snapshot`; `fresh` when the end is due now: only the scheduler's
+    /// word on it is missing, or a cancel or SIGTERM came (the controller knows at once;
+    /// accounting lags by seconds, a shared answer by up to its tick).
     case poll(fresh: Bool)
     case cancel
     /// Ask `Scheduler.lowerTimeLimit` (task nil: the whole job).
@@ -273,7 +274,7 @@ public struct JobWatch: Sendable {
     if now.timeIntervalSince(lastPoll) >= pollInterval(confirming: confirming) {
       lastPoll = now
       if confirming { confirmingPolls += 1 }
-      actions.append(.poll(fresh: confirming))
+      actions.append(.poll(fresh: confirming || endIsDue))
     }
 
     let waited = JobWatch.duration(now.timeIntervalSince(submittedAt))
@@ -326,9 +327,13 @@ public struct JobWatch: Sendable {
   /// scheduler's word: look sooner.
   func pollInterval(confirming: Bool) -> TimeInterval {
     if confirming { return min(0.05 * Double(1 << min(confirmingPolls, 5)), 1) }
-    let terminated = statuses.values.contains { if case .terminated = $0 { return true } else { return false } }
-    if cancelledAt != nil || terminated { return 1 }
+    if endIsDue { return 1 }
     return startedAt == nil ? min(timing.pollSeconds, 5) : timing.pollSeconds
+  }
+
+  /// A cancel was sent or a task got SIGTERM (time limit, scancel): the job is ending.
+  var endIsDue: Bool {
+    cancelledAt != nil || statuses.values.contains { if case .terminated = $0 { return true } else { return false } }
   }
 
   var unclearTasks: [Int] {

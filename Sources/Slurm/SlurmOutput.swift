@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+  public import FoundationEssentials
+#else
+  public import Foundation
+#endif
 public import Scheduling
 public import SbatchModel
 
@@ -60,6 +65,72 @@ public struct SqueueRecord: Equatable, Sendable {
     }
     return snapshot
   }
+}
+
+/// One answer of `squeue --me` for every job of the account, as the shared status file
+/// holds it (`SharedStatusScheduler`): a header line saying when squeue was asked and
+/// whether it answered, then its rows (or its error) as it printed them.
+public struct AccountListing: Equatable, Sendable {
+  /// By user, not by job id: one query answers for every CI job of the account. `-t all`
+  /// keeps jobs that just ended (slurmctld lists them for MinJobAge).
+  public static let arguments = ["squeue", "--me", "-h", "-r", "-t", "all", "-o", SqueueRecord.format]
+  static let header = "ci-slurm account listing 1"
+
+  /// When squeue was asked (before it ran: every job submitted earlier is in the answer).
+  public var takenAt: Date
+  public var answer: Result<[SqueueRecord], SchedulerError>
+
+  public init(takenAt: Date, answer: Result<[SqueueRecord], SchedulerError>) {
+    self.takenAt = takenAt
+    self.answer = answer
+  }
+
+  public static func render(takenAt: Date, stdout: String) -> String {
+    "\(header) \(takenAt.timeIntervalSince1970) ok\n" + stdout
+  }
+
+  public static func render(takenAt: Date, failure: SchedulerError) -> String {
+    "\(header) \(takenAt.timeIntervalSince1970) failed\n" + failure.message.replacingNewlines()
+  }
+
+  /// nil for anything but what `render` writes.
+  public static func parse(_ text: String) -> AccountListing? {
+    let lines = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
+    let words = lines[0].split(separator: " ")
+    guard words.count == 6, words[0..<4].joined(separator: " ") == header, let seconds = Double(words[4]), seconds.isFinite
+    else { return nil }
+    let body = lines.count > 1 ? String(lines[1]) : ""
+    let takenAt = Date(timeIntervalSince1970: seconds)
+    switch words[5] {
+    case "ok": return AccountListing(takenAt: takenAt, answer: .success(SqueueRecord.parseAll(body)))
+    case "failed": return AccountListing(takenAt: takenAt, answer: .failure(SchedulerError(.unavailable, body)))
+    default: return nil
+    }
+  }
+
+  /// The rows of one job: a plain job's and each of an array's tasks, whose own id (`%A`)
+  /// differs from the array's (`%F`).
+  func records(of id: JobID) throws -> [SqueueRecord] {
+    try answer.get().filter { $0.arrayJobID == id.raw }
+  }
+
+  /// What the listing says of the job; nil when it does not list it (ended long ago, or
+  /// submitted after the listing was taken).
+  public func snapshot(of id: JobID) throws -> JobSnapshot? {
+    let rows = try records(of: id)
+    return rows.isEmpty ? nil : SqueueRecord.snapshot(rows)
+  }
+
+  /// The job's pending reasons, as `SlurmScheduler.pendingReason` gives them.
+  public func pendingReason(of id: JobID) -> String? {
+    let rows = (try? records(of: id)) ?? []
+    let reasons = Set(rows.filter { SlurmState.taskState($0.state, reason: "") == .pending(reason: "") }.map(\.reason))
+    return SlurmScheduler.joinedReasons(reasons)
+  }
+}
+
+extension String {
+  func replacingNewlines() -> String { split(whereSeparator: \.isNewline).joined(separator: " ") }
 }
 
 extension JobSnapshot {

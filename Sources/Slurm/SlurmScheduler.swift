@@ -282,8 +282,21 @@ public struct SlurmScheduler: Scheduler {
               timeout: retry.commandTimeout)),
       result.status.isSuccess
     else { return nil }
-    let reasons = Set(result.stdout.split(separator: "\n").map(String.init).filter { !$0.isEmpty })
-    return reasons.isEmpty ? nil : reasons.sorted().joined(separator: ", ")
+    return SlurmScheduler.joinedReasons(Set(result.stdout.split(separator: "\n").map(String.init)))
+  }
+
+  /// A job's reasons in one line (an array's tasks may wait for different ones).
+  static func joinedReasons(_ reasons: Set<String>) -> String? {
+    let given = reasons.filter { !$0.isEmpty }
+    return given.isEmpty ? nil : given.sorted().joined(separator: ", ")
+  }
+
+  /// Every job of the account in slurmctld's view (`AccountListing`), one attempt: the
+  /// shared status file's refresher asks this once per tick for all CI jobs of the host.
+  public func accountListing() throws -> String {
+    let result = try runner.run(Command(AccountListing.arguments, environment: environment, timeout: retry.commandTimeout))
+    guard result.status.isSuccess else { throw SchedulerError(.unavailable, "squeue --me: \(SlurmErrorText.summary(result.stderr))") }
+    return result.stdout
   }
 
   public func cancel(_ id: JobID) throws {

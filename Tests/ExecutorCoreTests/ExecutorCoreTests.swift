@@ -15,6 +15,7 @@ import Testing
       default_parameters = "-p debug -A proj"
       heartbeat_seconds = 15
       poll_seconds = 2.5
+      status_tick_seconds = 60
       output_poll_ms = 50
       cancel_wait_seconds = 5
       drain_margin_seconds = 90
@@ -28,6 +29,7 @@ import Testing
     #expect(settings.defaultParameters == "-p debug -A proj")
     #expect(settings.heartbeatSeconds == 15)
     #expect(settings.pollSeconds == 2.5)
+    #expect(settings.statusTickSeconds == 60)
     #expect(settings.outputPollMilliseconds == 50)
     #expect(settings.drainMarginSeconds == 90)
     #expect(settings.keepJobDirectories && settings.keepBuilds)
@@ -49,6 +51,8 @@ import Testing
     ("[caps\n", "s.toml:1: expected ] after the table name"),
     ("poll_seconds = 3\npoll_seconds = 4", "s.toml:2: 'poll_seconds' is set twice"),
     ("poll_seconds = 0", "s.toml:1: 'poll_seconds' must be between 0.5 and 3600.0"),
+    ("status_tick_seconds = 0.5", "s.toml:1: 'status_tick_seconds' must be 0 (off) or at least 1"),
+    ("status_tick_seconds = -1", "s.toml:1: 'status_tick_seconds' must be between 0.0 and 3600.0"),
   ])
   func badSettingsNameTheLineAndKey(text: String, message: String) {
     #expect(throws: DriverSettings.Error(message: message)) {

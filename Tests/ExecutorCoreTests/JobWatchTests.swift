@@ -88,4 +88,14 @@ import Testing
     let actions = watch.step(seen(1.3) { $0.cancelRequested = true })
     #expect(actions.last == .finish(verdict: .build(exitCode: 143, message: "Slurm job 5 was cancelled because the CI job was stopped"), ended: true))
   }
+
+  /// After a cancel the end is due: the scheduler is asked each second, and asked `fresh`
+  /// (past a shared status answer, which is up to a tick old).
+  @Test func afterACancelThePollsAreFresh() {
+    var watch = watch()
+    _ = watch.step(seen(0) { $0.snapshot = .success(JobSnapshot(tasks: [0: .running])) })
+    #expect(watch.step(seen(5) { $0.cancelRequested = true }).suffix(2) == [.cancel, .poll(fresh: true)])
+    #expect(watch.step(seen(5.5)).isEmpty)
+    #expect(watch.step(seen(6)) == [.poll(fresh: true)])
+  }
 }
