@@ -142,6 +142,9 @@ public final class SharedStatusScheduler: Scheduler {
     try backend.finalStates(of: id, in: directory)
   }
   public func cancel(_ id: JobID) throws { try backend.cancel(id) }
+  public func lowerTimeLimit(of id: JobID, task: Int?, toMinutes minutes: Int) throws {
+    try backend.lowerTimeLimit(of: id, task: task, toMinutes: minutes)
+  }
   public func cancel(named name: String) throws { try backend.cancel(named: name) }
   public func liveJobs(named name: String) throws -> [JobID] { try backend.liveJobs(named: name) }
   public func usage(of id: JobID) -> [Int: TaskUsage] { backend.usage(of: id) }
