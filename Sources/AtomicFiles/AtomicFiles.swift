@@ -53,6 +53,43 @@ public enum AtomicFiles {
     }
   }
 
+  /// `path` opened for reading when it is a regular file, else -1 with errno set: for a file
+  /// a job's own processes can replace (its output under the job directory). No symlink is
+  /// followed, and a FIFO put in its place is refused at once instead of blocking the
+  /// reader in open(2) until the runner kills it.
+  public static func openRegularFile(_ path: String) -> Int32 {
+    let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+    guard fd >= 0 else { return -1 }
+    var info = stat()
+    guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+      close(fd)
+      errno = EINVAL
+      return -1
+    }
+    // Back to blocking reads: a regular file never blocks, and later reads expect none.
+    _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+    return fd
+  }
+
+  /// The bytes of the regular file `path` (at most `limit` of them), nil when it is missing
+  /// or not a regular file: `openRegularFile`'s guard for small files a job's processes
+  /// could replace (its status files, its state).
+  public static func readRegularFile(_ path: String, atMost limit: Int = 1 << 20) -> Data? {
+    let fd = openRegularFile(path)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var data = Data()
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while data.count < limit {
+      let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, min($0.count, limit - data.count)) }
+      if count < 0 && errno == EINTR { continue }
+      if count < 0 { return nil }
+      if count == 0 { break }
+      data.append(contentsOf: buffer[0..<count])
+    }
+    return data
+  }
+
   /// One file at `path` below the directory `root`, for a directory someone else can write
   /// in (a CI job's checkout): every directory from `root` down is opened with O_NOFOLLOW
   /// and created when missing, so a symlink planted anywhere on the way (`.ci-slurm ->
@@ -65,7 +102,7 @@ public enum AtomicFiles {
   /// keep the copy growing) at `path` below `root`, as `write(_:to:below:)` puts it; read and
   /// written a chunk at a time, so a task's gigabytes of output cost one chunk of memory.
   public static func copy(_ source: String, to path: String, below root: String, mode: mode_t = 0o644) throws(WriteError) {
-    let input = open(source, O_RDONLY | O_CLOEXEC)
+    let input = openRegularFile(source)
     guard input >= 0 else { throw WriteError(path: path, reason: "cannot read \(source): \(String(cString: strerror(errno)))") }
     defer { close(input) }
     var info = stat()

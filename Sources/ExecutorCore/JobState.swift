@@ -4,6 +4,7 @@
   public import Foundation
 #endif
 public import Scheduling
+import AtomicFiles
 
 /// What ci-run submitted for a CI job, so that ci-cleanup can cancel what is still running,
 /// even after ci-run was killed with SIGKILL.
@@ -33,7 +34,8 @@ public struct JobState: Codable, Equatable, Sendable {
   public init() {}
 
   public static func load(_ path: String) -> JobState {
-    guard let data = FileManager.default.contents(atPath: path),
+    // The job's own processes can replace the file: only a regular one is read.
+    guard let data = AtomicFiles.readRegularFile(path),
       let state = try? JSONDecoder().decode(JobState.self, from: data)
     else { return JobState() }
     return state

@@ -118,6 +118,10 @@ public struct JobWatch: Sendable {
   var limited: Set<Int> = []
   /// Why the driver cancelled a pending job for GitLab's clock: the verdict's message.
   var outOfTime: String?
+  /// A pending job's time was found not to fit and a fresh look was asked before the
+  /// cancel: a shared status answer (which the account's other jobs can write) may say
+  /// pending of a job that runs, and only the scheduler's own word may cancel it.
+  var fitRecheckAsked = false
 
   /// Settling gives up after this many asks a second apart (a job killed at its time limit
   /// is COMPLETING for a few seconds before it is TIMEOUT).
@@ -304,6 +308,12 @@ public struct JobWatch: Sendable {
     guard let budget, cancelledAt == nil else { return }
     guard startedAt != nil else {
       guard budget.cannotFit(at: now) else { return }
+      guard fitRecheckAsked else {
+        fitRecheckAsked = true
+        actions.append(.poll(fresh: true))
+        lastPoll = now
+        return
+      }
       let left = JobWatch.duration(max(0, budget.jobEnd.timeIntervalSince(now)))
       let needed = JobWatch.duration(Double(budget.neededSeconds))
       cancelledAt = now

@@ -7,6 +7,7 @@
 #if canImport(Glibc)
   import Glibc
 #endif
+import AtomicFiles
 
 /// Follows one task's output file as Slurm writes it: whatever bytes are new since the last
 /// read, in order, none twice. Bytes are passed on untouched, so a UTF-8 character split
@@ -53,7 +54,7 @@ public final class OutputFollower {
 
   /// The last `bytes` of a file (empty when it cannot be read).
   public static func tail(of path: String, bytes: Int) -> Data {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    let fd = AtomicFiles.openRegularFile(path)
     guard fd >= 0 else { return Data() }
     defer { close(fd) }
     let size = lseek(fd, 0, SEEK_END)
@@ -63,10 +64,11 @@ public final class OutputFollower {
     return count > 0 ? data.prefix(count) : Data()
   }
 
-  /// The file's size now (0 while it does not exist).
+  /// The file's size now (0 while it does not exist or is not a regular file).
   public func size() -> Int {
     if fd < 0 {
-      fd = open(path, O_RDONLY | O_CLOEXEC)
+      // The task can put anything at its output's path: only a regular file is read.
+      fd = AtomicFiles.openRegularFile(path)
       if fd < 0 { return 0 }
     }
     var info = stat()

@@ -101,9 +101,13 @@ public struct RunPhase: Sendable {
   /// GitLab's clock around `stage` from the job's state and variables, its notes printed.
   func stageClock(_ stage: RunStage, state: JobState, now: Date) -> StageClock? {
     let known = [context.trusted.startedAt, state.jobStartedAt.map { Date(timeIntervalSince1970: $0) }].compactMap { $0 }
+    let jobStartedAt = min(known.min() ?? now, now)
+    // The state file is the account's to rewrite: a script start outside [job start, now]
+    // (1e300 made the budget's minutes overflow Int) is taken as the nearest of the two.
+    let scriptStartedAt = state.scriptStartedAt.map { Date(timeIntervalSince1970: $0) } ?? now
     let (clock, notes) = StageClock.resolve(
       stage: stage, environment: context.environment, timeoutSeconds: context.jobTimeoutSeconds,
-      jobStartedAt: min(known.min() ?? now, now), scriptStartedAt: state.scriptStartedAt.map { Date(timeIntervalSince1970: $0) } ?? now,
+      jobStartedAt: jobStartedAt, scriptStartedAt: max(jobStartedAt, min(scriptStartedAt, now)),
       now: now, drainSeconds: settings.drainMarginSeconds)
     for line in notes { console.note(line) }
     return clock
@@ -343,7 +347,7 @@ public struct RunPhase: Sendable {
     var statuses: [Int: TaskStatus] = [:]
     for task in tasks {
       let path = JobFiles.status(in: job.directory, task: task, isArray: job.isArray)
-      if let text = try? String(contentsOfFile: path, encoding: .utf8), let status = WrapperScript.parseStatus(text) {
+      if let data = AtomicFiles.readRegularFile(path), let status = WrapperScript.parseStatus(String(decoding: data, as: UTF8.self)) {
         statuses[task] = status
       }
     }

@@ -102,7 +102,8 @@ public final class SharedStatusScheduler: Scheduler {
     let last = file.read()
     if let last, young(last) { return last }
     guard let lock = file.tryLock() else {
-      guard let last, now().timeIntervalSince(last.takenAt) < stuckAfter else { return nil }
+      // An answer dated in the future (a clock step, or written so) is not served either.
+      guard let last, case let age = now().timeIntervalSince(last.takenAt), age >= 0, age < stuckAfter else { return nil }
       return last
     }
     defer { file.unlock(lock) }

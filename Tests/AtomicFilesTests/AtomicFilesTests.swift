@@ -23,6 +23,23 @@ import Testing
     #expect((attributes[.posixPermissions] as? Int) == 0o600)
   }
 
+  /// Reading what a job's processes can replace: a FIFO (which blocked open(2)) or a
+  /// symlink is no file; a regular file reads as it is.
+  @Test(.timeLimit(.minutes(1))) func onlyARegularFileIsReadAndAFIFODoesNotBlock() throws {
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    #expect(mkfifo("\(directory)/fifo", 0o600) == 0)
+    try "text\n".write(toFile: "\(directory)/plain", atomically: false, encoding: .utf8)
+    try FileManager.default.createSymbolicLink(atPath: "\(directory)/link", withDestinationPath: "\(directory)/plain")
+    #expect(AtomicFiles.openRegularFile("\(directory)/fifo") == -1)
+    #expect(AtomicFiles.readRegularFile("\(directory)/link") == nil)
+    #expect(AtomicFiles.readRegularFile("\(directory)/plain") == Data("text\n".utf8))
+    #expect(AtomicFiles.readRegularFile("\(directory)/plain", atMost: 2) == Data("te".utf8))
+    #expect(throws: AtomicFiles.WriteError.self) {
+      try AtomicFiles.copy("\(directory)/fifo", to: "\(directory)/out/copy", below: self.directory)
+    }
+  }
+
   /// The attack on a checkout: a directory on the way is a symlink out of it, planted at
   /// the top or deeper down. The old `makeDirectories: true` wrote through both.
   @Test func belowARootNoSymlinkedDirectoryOnTheWayIsFollowed() throws {

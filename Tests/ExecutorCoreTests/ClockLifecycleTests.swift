@@ -54,6 +54,10 @@ import Testing
       exitCode: 124,
       message: "Fake job 1 never started: GitLab would stop this CI job (the CI job's timeout of 1200 s) before it could run its 10m0s; a timeout, as GitLab would report it"))
     #expect(fake.calls.contains("cancel 1"))
+    // Only the scheduler's own fresh word that the job still pends cancels it, not a shared
+    // answer the account's other jobs could have written.
+    let cancel = try #require(fake.calls.firstIndex(of: "cancel 1"))
+    #expect(fake.calls[..<cancel].last { $0.hasPrefix("snapshot") } == "snapshot fresh", "\(fake.calls)")
     #expect(!fake.calls.contains { $0.hasPrefix("lowerTimeLimit") })
     #expect(job.console.notes.contains {
       $0.hasPrefix("Cancelling Fake job 1: still waiting in the queue, and the 10m0s left before GitLab stops this CI job")
@@ -71,6 +75,19 @@ import Testing
     #expect(try job.run(fake) == nil)
     #expect(fake.submitted.first?.request.value(of: "time") == "9")
     #expect(try job.state().scriptStartedAt == job.startedAt!.timeIntervalSince1970)
+  }
+
+  @Test(arguments: [1e300, -1e300])
+  func aRewrittenScriptStartInTheStateFileNeitherCrashesNorStretchesTheClock(scriptStartedAt: Double) throws {
+    let job = clockedJob(timeout: 3600, variables: ["RUNNER_SCRIPT_TIMEOUT": "10m"])
+    defer { job.remove() }
+    let fake = FakeScheduler(clock: job.clock) { _ in FakeTask(runSeconds: 5) }
+    try job.prepare(fake)
+    var state = try job.state()
+    state.scriptStartedAt = scriptStartedAt
+    try state.save(try job.context().stateFile)
+    #expect(try job.run(fake) == nil)
+    #expect(fake.submitted.first?.request.value(of: "time") == "9")
   }
 
   @Test func aHostileVariableIsOneLineAndTheJobRunsOnThePayloadsClock() throws {

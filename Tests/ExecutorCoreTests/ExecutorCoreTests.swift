@@ -90,6 +90,19 @@ import Testing
 }
 
 @Suite(.tags(.medium)) struct OutputFollowerTests {
+  /// The attack of a job on its own driver: its output, status and state files replaced by
+  /// FIFOs, which the old reads opened blocking, so ci-run hung until the runner killed it
+  /// and the verdict was lost. (The time limit turns such a hang into a failure.)
+  @Test(.timeLimit(.minutes(1))) func aFIFOInPlaceOfAJobsFilesIsReadAsNoFileWithoutBlocking() throws {
+    let path = NSTemporaryDirectory() + "fifo-" + UUID().uuidString
+    #expect(mkfifo(path, 0o600) == 0)
+    defer { unlink(path) }
+    #expect(OutputFollower(path: path).readNew().isEmpty)
+    #expect(OutputFollower(path: path).size() == 0)
+    #expect(OutputFollower.tail(of: path, bytes: 100).isEmpty)
+    #expect(JobState.load(path).submissions.isEmpty)
+  }
+
   @Test func readsOnlyNewBytesAndKeepsSplitCharactersWhole() throws {
     let path = NSTemporaryDirectory() + "follow-" + UUID().uuidString
     let follower = OutputFollower(path: path)

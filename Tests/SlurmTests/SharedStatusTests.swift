@@ -194,6 +194,35 @@ final class TestTime: Sendable {
     #expect(queries(runner) == (account: 2, perJob: 1))
   }
 
+  @Test func anAnswerDatedInTheFutureIsNotServedWhileTheLockIsHeld() throws {
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let runner = ScriptedCommandRunner([
+      (["sbatch"], ok("7\n")), (AccountListing.arguments, listing(["7|7|N/A|RUNNING|None|UNLIMITED|vm"])),
+      (["sacct"], ok("7|7|RUNNING|0:0|UNLIMITED|vm|None\n")),
+    ])
+    let watcher = try schedulers(1, runner: runner)[0]
+    let id = try watcher.submit(sampleJob)
+    time.advance(1)
+    _ = try watcher.snapshot(of: id, fresh: false)
+    // The account's own job writes an answer dated a day ahead, saying the job pends, and
+    // holds the refresher's lock so that no one replaces it.
+    let forged = AccountListing.render(takenAt: time.now.addingTimeInterval(86400), stdout: "7|7|N/A|PENDING|Priority|UNLIMITED|\n")
+    try forged.write(toFile: "\(directory)/login1.squeue", atomically: true, encoding: .utf8)
+    chmod("\(directory)/login1.squeue", 0o600)
+    let holder = try ChildProcess(
+      arguments: ["flock", "-o", "\(directory)/login1.lock", "sh", "-c", "echo held; exec sleep 600"],
+      environment: ProcessInfo.processInfo.environment, stderr: .null, newProcessGroup: true)
+    defer {
+      holder.signal(SIGKILL, group: true)
+      holder.wait()
+    }
+    var said = [UInt8](repeating: 0, count: 5)
+    #expect(read(try #require(holder.stdoutFD), &said, 5) == 5 && said == Array("held\n".utf8))
+    time.advance(31)
+    #expect(try watcher.snapshot(of: id, fresh: false).tasks == [0: .running])
+    #expect(queries(runner) == (account: 1, perJob: 1))
+  }
+
   /// Files another account could plant are never read or written through.
   @Test func aPlantedAnswerIsNotTrusted() throws {
     defer { try? FileManager.default.removeItem(atPath: directory) }
