@@ -191,7 +191,7 @@ public struct RunPhase: Sendable {
       schedulerJobID: id.raw, host: ProcessInfo.processInfo.hostName, time: submittedAt.timeIntervalSince1970, result: nil)
     ledger?.append(entry)
 
-    let (verdict, ended) = follow(job: job, id: id, submittedAt: submittedAt, sections: sections, budget: budget)
+    let (verdict, ended) = follow(job: job, id: id, stage: stage, submittedAt: submittedAt, sections: sections, budget: budget)
     // A job that failed by the scheduler's hand (node failure, lost job) can still be
     // listed as running, and cleanup skips finished submissions: cancel it here. A build
     // failure wrote its status file, so that job has ended and needs no extra RPC.
@@ -212,7 +212,7 @@ public struct RunPhase: Sendable {
   /// decisions are `JobWatch`'s; this loop only does what it asks, and writes the log's
   /// sections (`JobSections`) as the watch's state and actions come.
   func follow(
-    job: BatchJob, id: JobID, submittedAt: Date, sections: JobSections, budget: StageClock.Budget?
+    job: BatchJob, id: JobID, stage: RunStage, submittedAt: Date, sections: JobSections, budget: StageClock.Budget?
   ) -> (verdict: DriverFailure?, ended: Bool) {
     var sections = sections
     var watch = JobWatch(
@@ -223,7 +223,7 @@ public struct RunPhase: Sendable {
       partialExitCode: settings.partialArrayExitCode == 0 ? nil : settings.partialArrayExitCode, budget: budget)
     let ciJobName = context.environment.job("CI_JOB_NAME") ?? job.name
     var output = JobOutput(job: job, console: console, outputLimit: settings.outputLimitBytes) {
-      JobLayout.completeLog(ciJobName: ciJobName, task: $0, isArray: job.isArray)
+      JobLayout.completeLog(ciJobName: ciJobName, task: $0, isArray: job.isArray, afterScript: stage == .afterScript)
     }
     var seen = JobWatch.Observation(now: clock.now)
     func notes(_ lines: [String]) { for line in lines { note(after: output.lastByte, line) } }
@@ -275,7 +275,7 @@ public struct RunPhase: Sendable {
           let rows = outcomes.map { JobSections.Row(task: $0.key, outcome: $0.value, usage: usage[$0.key]) }
           let memory = job.request.value(of: "mem") ?? job.request.value(of: "mem-per-cpu").map { "\($0) per CPU" }
           notes(sections.summary(headline: headline, rows: rows, requestedMemory: memory, at: now))
-          writeReports(job: job, id: id, outcomes: outcomes, usage: usage)
+          writeReports(job: job, id: id, stage: stage, outcomes: outcomes, usage: usage)
         case .finish(let verdict, let ended): return (verdict, ended)
         }
       }
@@ -289,27 +289,30 @@ public struct RunPhase: Sendable {
   /// the annotations (`artifacts:reports:annotations`). CI_PROJECT_DIR is a job variable,
   /// so it is used only inside the job's builds directory (where the runner puts it), and
   /// written through no symlink the checkout could hold (`AtomicFiles.write(_:to:below:)`);
-  /// a file that cannot be written is one line, never the job's failure.
-  func writeReports(job: BatchJob, id: JobID, outcomes: [Int: TaskOutcome], usage: [Int: TaskUsage]) {
+  /// a file that cannot be written is one line, never the job's failure. An after_script on
+  /// the scheduler keeps its own complete log and leaves the script's JUnit report as it is.
+  func writeReports(job: BatchJob, id: JobID, stage: RunStage, outcomes: [Int: TaskOutcome], usage: [Int: TaskUsage]) {
     guard let project = context.environment.job("CI_PROJECT_DIR"), project.hasPrefix(context.buildsDirectory + "/"),
       !project.split(separator: "/").contains("..")
     else { return }
     let ciJobName = context.environment.job("CI_JOB_NAME") ?? job.name
     let below = context.buildsDirectory
-    let cases = outcomes.map { task, outcome in
-      let tail = outcome == .succeeded
-        ? "" : JUnitReport.tail(of: OutputFollower.tail(of: JobFiles.output(in: job.directory, task: task, isArray: job.isArray), bytes: JUnitReport.tailBytes))
-      return JUnitReport.Case(task: task, outcome: outcome, seconds: JUnitReport.seconds(elapsed: usage[task]?.elapsed), tail: tail)
-    }
-    let xml = JUnitReport.render(jobName: ciJobName, id: id, scheduler: scheduler.name, isArray: job.isArray, cases: cases)
-    do {
-      try AtomicFiles.write(Data(xml.utf8), to: "\(project)/\(JobLayout.junitReport)", below: below)
-    } catch {
-      console.note("Could not write the JUnit report: \(error)")
+    if stage != .afterScript {
+      let cases = outcomes.map { task, outcome in
+        let tail = outcome == .succeeded
+          ? "" : JUnitReport.tail(of: OutputFollower.tail(of: JobFiles.output(in: job.directory, task: task, isArray: job.isArray), bytes: JUnitReport.tailBytes))
+        return JUnitReport.Case(task: task, outcome: outcome, seconds: JUnitReport.seconds(elapsed: usage[task]?.elapsed), tail: tail)
+      }
+      let xml = JUnitReport.render(jobName: ciJobName, id: id, scheduler: scheduler.name, isArray: job.isArray, cases: cases)
+      do {
+        try AtomicFiles.write(Data(xml.utf8), to: "\(project)/\(JobLayout.junitReport)", below: below)
+      } catch {
+        console.note("Could not write the JUnit report: \(error)")
+      }
     }
     for task in job.taskIDs {
       let output = JobFiles.output(in: job.directory, task: task, isArray: job.isArray)
-      let log = "\(project)/\(JobLayout.completeLog(ciJobName: ciJobName, task: task, isArray: job.isArray))"
+      let log = "\(project)/\(JobLayout.completeLog(ciJobName: ciJobName, task: task, isArray: job.isArray, afterScript: stage == .afterScript))"
       do {
         // A task that never started has no output file: its log is empty.
         if FileManager.default.fileExists(atPath: output) {

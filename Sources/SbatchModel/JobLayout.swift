@@ -16,11 +16,14 @@ public struct JobLayout: Equatable, Sendable {
   /// One task's complete log under CI_PROJECT_DIR: `.ci-slurm/logs/<CI job name>/task-N.log`
   /// (`job.log` for a plain job). The name keeps the jobs of a pipeline apart when a later
   /// job downloads their artifacts; anything but letters, digits, `.`, `_` and `-` becomes
-  /// `_`, so it is one path component and never `..`.
-  public static func completeLog(ciJobName: String, task: Int, isArray: Bool) -> String {
+  /// `_`, so it is one path component and never `..`. An after_script run as a Slurm job of
+  /// its own writes `after_script.log` (`after_script-task-N.log`): it must not replace the
+  /// script's log, which a failed job needs most.
+  public static func completeLog(ciJobName: String, task: Int, isArray: Bool, afterScript: Bool = false) -> String {
     var name = String(ciJobName.map { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) ? $0 : "_" })
     if name.allSatisfy({ $0 == "." }) { name = String(repeating: "_", count: max(1, name.count)) }
-    return "\(completeLogs)\(name)/\(isArray ? "task-\(task).log" : "job.log")"
+    let file = afterScript ? (isArray ? "after_script-task-\(task).log" : "after_script.log") : (isArray ? "task-\(task).log" : "job.log")
+    return "\(completeLogs)\(name)/\(file)"
   }
 
   /// The data root, or the account's part of it.

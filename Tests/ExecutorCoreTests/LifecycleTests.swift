@@ -32,6 +32,7 @@ struct LifecycleJob {
   var partialArrayExitCode = DriverSettings(dataRoot: "/").partialArrayExitCode
   var outputLimitBytes = DriverSettings(dataRoot: "/").outputLimitBytes
   var slurmJobURL = ""
+  var afterScript = DriverSettings(dataRoot: "/").afterScript
   /// The payload's timeout, and when the runner wrote the payload (nil: no payload).
   var timeoutSeconds: Int?
   var startedAt: Date?
@@ -45,6 +46,7 @@ struct LifecycleJob {
     settings.partialArrayExitCode = partialArrayExitCode
     settings.outputLimitBytes = outputLimitBytes
     settings.slurmJobURL = slurmJobURL
+    settings.afterScript = afterScript
     return JobContext(environment: RunnerEnvironment(values), settings: settings, trusted: TrustedJob(jobID: "7", timeoutSeconds: timeoutSeconds, startedAt: startedAt))
   }
 
@@ -53,11 +55,11 @@ struct LifecycleJob {
   }
 
   /// The build_script stage; the thrown failure, or nil when the job succeeded.
-  func run(_ scheduler: FakeScheduler, script: String = "echo hi\n") throws -> DriverFailure? {
+  func run(_ scheduler: FakeScheduler, script: String = "echo hi\n", stage: String = "build_script") throws -> DriverFailure? {
     let phase = RunPhase(
       context: try context(), scheduler: scheduler, console: console.console, cancellation: cancellation, clock: clock)
     do {
-      try phase.run(script: Data(script.utf8), stageName: "build_script")
+      try phase.run(script: Data(script.utf8), stageName: stage)
       return nil
     } catch let failure as DriverFailure {
       return failure
@@ -365,6 +367,25 @@ extension DriverFailure {
     #expect(xml.contains("exit code 3; the output ends:\ntask 1\n[31m&lt;error&gt; &amp; more[0m</failure>"))
     let verdict = try Self.validate(file)
     #expect(verdict.valid, "\(verdict.output)")
+  }
+
+  /// An after_script run on the scheduler is a second Slurm job of the same CI job: it
+  /// replaced the script's complete log and JUnit report, losing a failed job's output.
+  @Test func anAfterScriptOnTheSchedulerKeepsTheScriptsLogAndReport() throws {
+    var job = LifecycleJob()
+    job.variables["CI_JOB_NAME"] = "convert"
+    job.afterScript = .scheduler
+    let project = try job.checkout()
+    defer { job.remove() }
+    let fake = FakeScheduler(clock: job.clock) { _ in
+      FakeTask(runSeconds: 3, output: "the script's output\n", ending: .exit(2))
+    }
+    _ = try job.run(fake)
+    let fakeAfter = FakeScheduler(clock: job.clock) { _ in FakeTask(runSeconds: 1, output: "after\n") }
+    _ = try job.run(fakeAfter, stage: "after_script")
+    #expect(try String(contentsOfFile: "\(project)/.ci-slurm/logs/convert/job.log", encoding: .utf8) == "the script's output\n")
+    #expect(try String(contentsOfFile: "\(project)/.ci-slurm/logs/convert/after_script.log", encoding: .utf8) == "after\n")
+    #expect(try String(contentsOfFile: "\(project)/.ci-slurm/junit.xml", encoding: .utf8).contains("exit code 2"))
   }
 
   @Test func theSchemaCheckCanFail() throws {
