@@ -25,11 +25,14 @@ public enum Annotations {
   /// otherwise: GitLab shows no link without a URL, and the ids are in the log's sections),
   /// and the published report when the job wrote one and GitLab Pages serves the project.
   /// Ids come from the job's state file and the pages URL from a CI variable, both the
-  /// user's to write: only ids of digits (and `_` for array tasks) go into the admin's URL,
+  /// user's to write: only ids of letters, digits, `_`, `-` and `.` (Slurm's `4711_3`, the
+  /// local backend's `local-812`), never `/` or a bare `..`, go into the admin's URL,
   /// and only an http(s) URL is linked (no `javascript:` in the job page's sidebar).
   public static func links(scheduler: String, jobIDs: [String], jobURL: String, pagesURL: String?) -> [String: [Link]] {
     var sections: [String: [Link]] = [:]
-    let jobIDs = jobIDs.filter { !$0.isEmpty && $0.allSatisfy { $0.isASCII && ($0.isNumber || $0 == "_") } }
+    let jobIDs = jobIDs.filter { id in
+      !id.allSatisfy { $0 == "." } && id.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_-.".contains($0)) }
+    }
     if !jobURL.isEmpty && !jobIDs.isEmpty {
       sections[scheduler] = jobIDs.map {
         Link(label: "\(scheduler) job \($0)", url: jobURL.split(separator: idPlaceholder, omittingEmptySubsequences: false).joined(separator: $0))

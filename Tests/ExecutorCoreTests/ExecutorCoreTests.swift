@@ -92,8 +92,9 @@ import Testing
 @Suite(.tags(.medium)) struct OutputFollowerTests {
   /// The attack of a job on its own driver: its output, status and state files replaced by
   /// FIFOs, which the old reads opened blocking, so ci-run hung until the runner killed it
-  /// and the verdict was lost. (The time limit turns such a hang into a failure.)
-  @Test(.timeLimit(.minutes(1))) func aFIFOInPlaceOfAJobsFilesIsReadAsNoFileWithoutBlocking() throws {
+  /// and the verdict was lost. (On the old code this test hangs: no time limit here, as
+  /// swift-testing's counts while a busy cooperative pool has not yet run the body.)
+  @Test func aFIFOInPlaceOfAJobsFilesIsReadAsNoFileWithoutBlocking() throws {
     let path = NSTemporaryDirectory() + "fifo-" + UUID().uuidString
     #expect(mkfifo(path, 0o600) == 0)
     defer { unlink(path) }

@@ -187,8 +187,11 @@ import Testing
     #expect(Annotations.links(scheduler: "Slurm", jobIDs: ["1"], jobURL: "", pagesURL: nil).isEmpty)
     // The user's own values: an id out of a rewritten state file, a script URL in CI_PAGES_URL.
     let hostile = Annotations.links(
-      scheduler: "Slurm", jobIDs: ["1/../../x", "12_3"], jobURL: "https://p.example/j/{id}", pagesURL: "javascript:alert(1)")
-    #expect(hostile == ["Slurm": [Annotations.Link(label: "Slurm job 12_3", url: "https://p.example/j/12_3")]])
+      scheduler: "Slurm", jobIDs: ["1/../../x", "..", "12_3", "local-812"], jobURL: "https://p.example/j/{id}", pagesURL: "javascript:alert(1)")
+    #expect(hostile == ["Slurm": [
+      Annotations.Link(label: "Slurm job 12_3", url: "https://p.example/j/12_3"),
+      Annotations.Link(label: "Slurm job local-812", url: "https://p.example/j/local-812"),
+    ]])
     #expect(Annotations.render([:]) == "{}\n")
   }
 
