@@ -143,7 +143,8 @@ let package = Package(
     .target(name: "TestSizes", swiftSettings: strict),
     .testTarget(name: "AtomicFilesTests", dependencies: ["TestSizes", "AtomicFiles"]),
     .testTarget(name: "SbatchModelTests", dependencies: ["TestSizes", "SbatchModel"]),
-    .testTarget(name: "SlurmTests", dependencies: ["TestSizes", "Slurm", "Scheduling", "SbatchModel"], exclude: ["Fixtures"]),
+    .testTarget(
+      name: "SlurmTests", dependencies: ["TestSizes", "Slurm", "Scheduling", "SbatchModel", "ExecutorCore"], exclude: ["Fixtures"]),
     .testTarget(name: "SchedulingTests", dependencies: ["TestSizes", "Scheduling", "SbatchModel", "ChildProcesses"]),
     .testTarget(
       name: "ExecutorCoreTests",

@@ -31,8 +31,10 @@ public struct DriverSettings: Equatable, Sendable, Codable {
   /// all of them (one `squeue --me` per tick per account per host; 0: each ci-run polls on
   /// its own every `pollSeconds`). Only the admin sets it: no CI variable lowers it.
   public var statusTickSeconds: Double = 30
-  /// How often the job's output files are read.
+  /// How often the job's output files are read while it shows signs of life (`LoopPace`).
   public var outputPollMilliseconds: Double = 100
+  /// How often they are read once it has been quiet for 10 s (`LoopPace`).
+  public var idlePollMilliseconds: Double = 1000
   /// After a cancel, how long to wait for the job to end and its output to arrive.
   public var cancelWaitSeconds: Double = 20
   /// A job's time limit ends this long before GitLab's timeout stops the CI job: time for
@@ -95,7 +97,7 @@ public struct DriverSettings: Equatable, Sendable, Codable {
 
   static let keys = [
     "backend", "data_root", "after_script", "default_parameters", "heartbeat_seconds",
-    "poll_seconds", "status_tick_seconds", "output_poll_ms", "cancel_wait_seconds", "drain_margin_seconds", "keep_job_dirs", "keep_builds",
+    "poll_seconds", "status_tick_seconds", "output_poll_ms", "idle_poll_ms", "cancel_wait_seconds", "drain_margin_seconds", "keep_job_dirs", "keep_builds",
     "keep_logs_days", "allow_root", "partial_array_exit_code", "output_limit", "slurm_job_url", "limits.max_time", "limits.max_cpus", "limits.max_memory",
     "limits.max_array_tasks", "limits.max_gpus", "limits.allowed_gres", "options.allowed", "options.denied",
     "run_as.mode", "run_as.identity", "run_as.token_variable", "run_as.jwks_file", "run_as.issuer",
@@ -173,6 +175,7 @@ public struct DriverSettings: Equatable, Sendable, Codable {
         guard tick == 0 || tick >= 1 else { throw Error(message: "\(at): 'status_tick_seconds' must be 0 (off) or at least 1") }
         settings.statusTickSeconds = tick
       case "output_poll_ms": settings.outputPollMilliseconds = try number(10...10000)
+      case "idle_poll_ms": settings.idlePollMilliseconds = try number(10...10000)
       case "cancel_wait_seconds": settings.cancelWaitSeconds = try number(0...600)
       case "drain_margin_seconds": settings.drainMarginSeconds = try number(0...3600)
       case "keep_job_dirs": settings.keepJobDirectories = try boolean()

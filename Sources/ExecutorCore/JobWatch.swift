@@ -98,6 +98,8 @@ public struct JobWatch: Sendable {
   var schedulerUnknown = false
   var stage = Stage.watching
   var lastPoll: Date
+  /// The last answer's `renewsAt`: a poll is due then, whatever the poll interval says.
+  var nextAnswerAt: Date?
   var lastHeartbeat: Date
   var lastOutput: Date
   /// Consecutive polls while only the scheduler's word is missing: they start quick and
@@ -236,6 +238,7 @@ public struct JobWatch: Sendable {
     case .success(let snapshot):
       if unavailableSince != nil { actions.append(.note("\(schedulerName) answers again")) }
       unavailableSince = nil
+      nextAnswerAt = snapshot.renewsAt.flatMap { $0 > now ? $0 : nil }
       if snapshot.unknown && !schedulerUnknown {
         schedulerUnknown = true
         statuses = [:]  // read again: written before the end, they are final now
@@ -275,8 +278,9 @@ public struct JobWatch: Sendable {
     // Every unconfirmed task has written its status: only the scheduler's word is missing.
     let confirming = unfinished.allSatisfy { statuses[$0] != nil }
     if !confirming { confirmingPolls = 0 }
-    if now.timeIntervalSince(lastPoll) >= pollInterval(confirming: confirming) {
+    if now.timeIntervalSince(lastPoll) >= pollInterval(confirming: confirming) || nextAnswerAt.map({ now >= $0 }) == true {
       lastPoll = now
+      nextAnswerAt = nil
       if confirming { confirmingPolls += 1 }
       actions.append(.poll(fresh: confirming || endIsDue))
     }

@@ -226,6 +226,8 @@ public struct RunPhase: Sendable {
       JobLayout.completeLog(ciJobName: ciJobName, task: $0, isArray: job.isArray, afterScript: stage == .afterScript)
     }
     var seen = JobWatch.Observation(now: clock.now)
+    var pace = LoopPace(fast: settings.outputPollMilliseconds / 1000, slow: settings.idlePollMilliseconds / 1000, start: clock.now)
+    var statusesSeen = 0
     func notes(_ lines: [String]) { for line in lines { note(after: output.lastByte, line) } }
     /// The tasks the watch calls over, each in its section (all of them once the job is).
     func passTasks(all: Bool) {
@@ -241,7 +243,11 @@ public struct RunPhase: Sendable {
       seen.statuses = readStatuses(of: watch.tasksToRead, job: job)
       seen.cancelRequested = cancellation.isSet
       seen.now = clock.now
+      let wasStarted = watch.startedAt != nil
+      var active = seen.sawOutput || seen.statuses.count != statusesSeen || seen.cancelRequested
+      statusesSeen = seen.statuses.count
       let actions = watch.step(seen)
+      active = active || (!wasStarted && watch.startedAt != nil)
       seen = JobWatch.Observation(now: clock.now)
       if sections.queuedOpen, let started = watch.startedAt {
         notes(sections.started(at: started, queued: started.timeIntervalSince(submittedAt)))
@@ -280,7 +286,8 @@ public struct RunPhase: Sendable {
         }
       }
       passTasks(all: false)
-      if !drained.behind { clock.sleep(settings.outputPollMilliseconds / 1000) }
+      let pause = pace.next(active: active || drained.sawOutput, now: clock.now)
+      if !drained.behind { clock.sleep(pause) }
     }
   }
 

@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+  public import FoundationEssentials
+#else
+  public import Foundation
+#endif
 public import SbatchModel
 
 /// A batch system the driver submits CI scripts to. `SlurmScheduler` is the real one;
@@ -97,11 +102,16 @@ public struct JobSnapshot: Equatable, Sendable {
   public var pendingRest: String?
   /// The scheduler no longer knows the job at all.
   public var unknown: Bool
+  /// When a newer answer can first be had: a shared answer's expiry. The watch asks again
+  /// then, not a whole poll interval later, so what the next answer tells (an outside kill)
+  /// is seen within one tick of happening. Nil: at the next poll, as usual.
+  public var renewsAt: Date?
 
-  public init(tasks: [Int: TaskState] = [:], pendingRest: String? = nil, unknown: Bool = false) {
+  public init(tasks: [Int: TaskState] = [:], pendingRest: String? = nil, unknown: Bool = false, renewsAt: Date? = nil) {
     self.tasks = tasks
     self.pendingRest = pendingRest
     self.unknown = unknown
+    self.renewsAt = renewsAt
   }
 }
 

@@ -70,12 +70,18 @@ public final class SharedStatusScheduler: Scheduler {
     guard !fresh, let accepted = submitted.withLock({ $0[id] }), let listing = currentListing() else {
       return try backend.snapshot(of: id, fresh: fresh)
     }
-    if listing.takenAt <= accepted { return JobSnapshot() }
+    // Every watcher asks again when this answer expires (or, when it already has and
+    // another process is refreshing it, in a second): the refresh happens at the tick and
+    // all of them see it then.
+    let expiry = listing.takenAt.addingTimeInterval(tick)
+    let renewsAt = max(expiry, now().addingTimeInterval(1))
+    if listing.takenAt <= accepted { return JobSnapshot(renewsAt: renewsAt) }
     // Not listed although asked after the submission: gone from slurmctld (MinJobAge).
-    guard let listed = try listing.snapshot(of: id) else { return try confirmed(id) }
+    guard var listed = try listing.snapshot(of: id) else { return try confirmed(id) }
     let ended = Set(listed.tasks.filter { $0.value == .ended }.map(\.key))
-    if ended.isSubset(of: confirmedEnds.withLock { $0[id] ?? [] }) { return listed }
-    return try confirmed(id)
+    guard ended.isSubset(of: confirmedEnds.withLock({ $0[id] ?? [] })) else { return try confirmed(id) }
+    listed.renewsAt = renewsAt
+    return listed
   }
 
   /// The job's own question, once per newly ended task: the "at most one final query".

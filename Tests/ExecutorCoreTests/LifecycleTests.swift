@@ -33,6 +33,9 @@ struct LifecycleJob {
   var outputLimitBytes = DriverSettings(dataRoot: "/").outputLimitBytes
   var slurmJobURL = ""
   var afterScript = DriverSettings(dataRoot: "/").afterScript
+  /// The quiet job's pace: the quick one, so the other tests' times are exact to the tenth
+  /// of a second (LoopPaceLifecycleTests sets the default).
+  var idlePollMilliseconds = 100.0
   /// The payload's timeout, and when the runner wrote the payload (nil: no payload).
   var timeoutSeconds: Int?
   var startedAt: Date?
@@ -47,6 +50,7 @@ struct LifecycleJob {
     settings.outputLimitBytes = outputLimitBytes
     settings.slurmJobURL = slurmJobURL
     settings.afterScript = afterScript
+    settings.idlePollMilliseconds = idlePollMilliseconds
     return JobContext(environment: RunnerEnvironment(values), settings: settings, trusted: TrustedJob(jobID: "7", timeoutSeconds: timeoutSeconds, startedAt: startedAt))
   }
 

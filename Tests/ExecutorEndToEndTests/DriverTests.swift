@@ -18,11 +18,12 @@ import Testing
 
   @Test(arguments: Backend.available)
   func successStreamsTheLogAndExitsZero(backend: Backend) throws {
-    let job = try DriverJob(backend, parameters: "-c 2")
+    // One CPU: each node of the test cluster has one.
+    let job = try DriverJob(backend, parameters: "-c 1")
     defer { try? job.cleanup() }
     let result = try job.runScript("echo hello from the job\necho \"cpus=$SLURM_CPUS_PER_TASK\"")
     #expect(result.status == .exited(0), "\(result.stderr)")
-    #expect(result.stdout == "hello from the job\ncpus=2\n")
+    #expect(result.stdout == "hello from the job\ncpus=1\n")
     #expect(job.exitCodeFile == nil)
   }
 
@@ -50,12 +51,12 @@ import Testing
 
   @Test(arguments: Backend.slurmOnly)
   func schedulerParametersAreHonouredInsideTheJob(backend: Backend) throws {
-    let job = try DriverJob(backend, parameters: "-c 2 --mem 256M -t 7")
+    let job = try DriverJob(backend, parameters: "-c 1 --mem 256M -t 7 --nodes=2 --ntasks=2")
     defer { try? job.cleanup() }
     let result = try job.runScript(
-      "echo cpus=$SLURM_CPUS_PER_TASK\nscontrol show job \"$SLURM_JOB_ID\" | grep -o 'TimeLimit=[^ ]*'\necho name=$SLURM_JOB_NAME")
+      "echo cpus=$SLURM_CPUS_PER_TASK tasks=$SLURM_NTASKS nodes=$SLURM_JOB_NUM_NODES\nscontrol show job \"$SLURM_JOB_ID\" | grep -o 'TimeLimit=[^ ]*'\necho name=$SLURM_JOB_NAME")
     #expect(result.status == .exited(0), "\(result.stderr)")
-    #expect(result.stdout == "cpus=2\nTimeLimit=00:07:00\nname=\(job.schedulerJobName)\n")
+    #expect(result.stdout == "cpus=1 tasks=2 nodes=2\nTimeLimit=00:07:00\nname=\(job.schedulerJobName)\n")
   }
 
   @Test(arguments: Backend.slurmOnly)

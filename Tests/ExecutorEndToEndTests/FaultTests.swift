@@ -7,13 +7,11 @@ import Testing
   import Glibc
 #endif
 
-/// Faults of the real cluster. These stop slurmctld and kill slurmd, so scripts/test runs
-/// them alone (`swift test --filter SlurmFaultTests`), one after another.
+/// Faults of the real cluster. These stop slurmctld and kill compute nodes, so scripts/test
+/// runs them alone (`swift test --filter SlurmFaultTests`), one after another.
 @Suite(.tags(.large), .serialized) struct SlurmFaultTests {
-  static let slurmLocal = "\(Package.root)/scripts/slurm-local"
-
   func restoreCluster() throws {
-    let result = try run([Self.slurmLocal, "start"], env: ProcessInfo.processInfo.environment, timeout: 180)
+    let result = try run([Cluster.slurmLocal, "start"], env: ProcessInfo.processInfo.environment, timeout: 180)
     #expect(result.status == .exited(0), "slurm-local start: \(result.stderr)")
   }
 
@@ -57,33 +55,72 @@ import Testing
     try job.cleanup()
   }
 
+  /// Powers a compute node off: slurmd, its step daemons and the jobs' processes, all at
+  /// once (scripts/slurm-local kills every process in the node's namespace).
+  func killNode(_ node: String) throws {
+    let result = try run([Cluster.slurmLocal, "kill-node", node], env: ProcessInfo.processInfo.environment, timeout: 60)
+    try #require(result.status == .exited(0), "kill-node \(node): \(result.stderr)")
+  }
+
+  /// Processes still running a script of this CI job, on any node.
+  func processesOf(_ job: DriverJob) -> [Int32] {
+    ProcessTable.all().compactMap { entry in
+      let command = FileManager.default.contents(atPath: "/proc/\(entry.pid)/cmdline").map { String(decoding: $0, as: UTF8.self) } ?? ""
+      return command.contains(job.tmp) ? entry.pid : nil
+    }
+  }
+
   @Test(arguments: Backend.slurmOnly)
   func aNodeFailureEndsTheJobAsASystemFailureInBoundedTime(backend: Backend) throws {
-    defer {
-      try? restoreCluster()
-      _ = try? run(["scontrol", "update", "nodename=\(ProcessInfo.processInfo.hostName)", "state=resume"],
-                   env: ProcessInfo.processInfo.environment, timeout: 30)
-    }
+    defer { try? restoreCluster() }
     let job = try DriverJob(backend)
     try job.settings("poll_seconds = 5\n")
     let child = try job.startScript("echo started\nsleep 600")
     job.waitForOutput("started")
-    // The node dies: slurmd, the job's step daemon and the job's processes, all at once.
-    if let daemon = daemonPID("slurmd") { kill(daemon, SIGKILL) }
-    var sessions = Set<Int32>()
-    for entry in ProcessTable.all() {
-      let command = (FileManager.default.contents(atPath: "/proc/\(entry.pid)/cmdline")).map { String(decoding: $0, as: UTF8.self) } ?? ""
-      if command.hasPrefix("slurmstepd") { kill(entry.pid, SIGKILL) }
-      if command.contains("wrapper.sh") && command.contains(job.tmp) { sessions.insert(entry.session) }
-    }
-    for session in sessions { ProcessTable.signalSession(session, SIGKILL) }
+    let id = try job.submittedJobID()
+    let node = try #require(try Cluster.runningTasks(of: id).values.first, "job \(id) runs on no node")
+    try killNode(node)
     let started = Date()
     let status = child.wait()
     let err = try String(contentsOfFile: "\(job.tmp)/run.err", encoding: .utf8)
     #expect(status == .exited(2), "\(err)")
-    #expect(err.contains("its node failed"), "\(err)")
+    #expect(err.contains("Slurm job \(id) did not finish: its node failed (\(node))"), "\(err)")
     #expect(Date().timeIntervalSince(started) < 240)
     // Slurm may still count the job as running on the dead node: nothing may stay queued.
+    try restoreCluster()
+    try job.cleanup()
+    _ = try waitFor("squeue to show no job", seconds: 60) { try job.liveSlurmJobs().isEmpty }
+  }
+
+  /// One node of three dies mid-array: its task ends as NODE_FAIL and the CI job is a
+  /// system failure that names the node and the task; every other task's output is
+  /// complete, and nothing of the job runs anywhere afterwards.
+  @Test(arguments: Cluster.multiNodeBackends)
+  func aNodeKilledMidArrayFailsItsTasksNamingTheNodeAndKeepsTheOthersOutput(backend: Backend) throws {
+    defer { try? restoreCluster() }
+    let job = try DriverJob(backend, parameters: "--array=0-5")
+    let child = try job.startScript(
+      "echo \"task $SLURM_ARRAY_TASK_ID on $(hostname)\"\nsleep 20\necho \"task $SLURM_ARRAY_TASK_ID done\"")
+    _ = waitFor("the array's first tasks to run", seconds: 120) { !((try? job.submittedJobIDs()) ?? []).isEmpty }
+    let id = try job.submittedJobID()
+    var running: [Int: String] = [:]
+    _ = try waitFor("three tasks running, one a node", seconds: 120) {
+      running = try Cluster.runningTasks(of: id)
+      return Set(running.values).count >= 3
+    }
+    let (victim, node) = try #require(running.sorted { $0.key < $1.key }.dropFirst().first, "running: \(running)")
+    try killNode(node)
+    let status = child.wait()
+    let out = try String(contentsOfFile: "\(job.tmp)/run.out", encoding: .utf8)
+    let err = try String(contentsOfFile: "\(job.tmp)/run.err", encoding: .utf8)
+    #expect(status == .exited(2), "\(err)")
+    #expect(err.contains("Slurm job \(id): 1 of 6 tasks did not succeed: \(victim) (its node failed (\(node)))"), "\(err)")
+    for task in 0..<6 where task != victim {
+      #expect(out.contains("task \(task) on ") && out.contains("task \(task) done"), "task \(task)'s output: \(out.suffix(3000))")
+    }
+    #expect(!out.contains("task \(victim) done"))
+    // Nothing left: no task of the job on any node, nothing queued.
+    #expect(processesOf(job).isEmpty, "still running: \(processesOf(job))")
     try restoreCluster()
     try job.cleanup()
     _ = try waitFor("squeue to show no job", seconds: 60) { try job.liveSlurmJobs().isEmpty }

@@ -85,13 +85,16 @@ extension DriverJob {
 }
 
 /// Big arrays with a throttle: most tasks wait as the array's pending rest (`123_[88-98]`),
-/// which is not over until Slurm has started and ended each of them. One at a time: the
-/// one-node cluster starts about 8 tasks per scheduling pass, so a 1000-task array takes
-/// some 6 minutes, and two at once would only queue behind each other.
+/// which is not over until Slurm has started and ended each of them. In the oversub
+/// partition (the test cluster's three one-CPU nodes would run three tasks at a time), one
+/// array at a time: two at once would only queue behind each other.
 @Suite(.tags(.large), .serialized) struct ArrayAccountingTests {
   @Test(arguments: Backend.slurmOnly.flatMap { backend in [(backend, 100, 1), (backend, 100, 2), (backend, 1000, 1), (backend, 1000, 2)] })
   func everyTaskOfAThrottledArrayIsWaitedFor(backend: Backend, tasks: Int, round: Int) throws {
-    let job = try DriverJob(backend, parameters: "--array=0-\(tasks - 1)%\(tasks / 10) -t 10")
+    let job = try DriverJob(backend, parameters: "--array=0-\(tasks - 1)%\(tasks / 10) -t 20 -p oversub")
+    // Time for a thousand tasks' starts and ends, whatever else the cluster runs.
+    job.env["CUSTOM_ENV_CI_JOB_TIMEOUT"] = "1800"
+    job.payloadTimeout = 1800
     defer { try? job.cleanup() }
     let result = try job.runScript("sleep 0.$((RANDOM % 5))\necho \"task $SLURM_ARRAY_TASK_ID done\"", timeout: 1800)
     #expect(result.status == .exited(0), "round \(round): \(result.stderr.suffix(2000))")

@@ -61,7 +61,8 @@ import Testing
     }
   }
 
-  /// The data set served over loopback HTTP the way a data portal would (the spec's DATA_URL).
+  /// The data set served over HTTP the way a data portal would (the spec's DATA_URL), at
+  /// this host's address: the compute nodes reach it there (their loopback is their own).
   struct DataServer {
     let url: String
     let process: ChildProcess
@@ -69,10 +70,12 @@ import Testing
     init(serving directory: String) throws {
       let port = try ExampleReportTests.freePort()
       process = try ChildProcess(
-        arguments: ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", directory],
+        arguments: ["python3", "-m", "http.server", String(port), "--bind", Cluster.hostAddress, "--directory", directory],
         environment: ProcessInfo.processInfo.environment)
-      url = "http://127.0.0.1:\(port)"
-      _ = waitFor("the data server", seconds: 20) { (try? run(["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/\(port)"], env: [:], timeout: 5))?.status == .exited(0) }
+      url = "http://\(Cluster.hostAddress):\(port)"
+      _ = waitFor("the data server", seconds: 20) {
+        (try? run(["bash", "-c", "exec 3<>/dev/tcp/\(Cluster.hostAddress)/\(port)"], env: [:], timeout: 5))?.status == .exited(0)
+      }
     }
 
     func stop() {

@@ -1,4 +1,5 @@
 import ChildProcesses
+import ExecutorCore
 import Foundation
 import Scheduling
 import Slurm
@@ -70,7 +71,7 @@ final class TestTime: Sendable {
 
   func listing(_ rows: [String]) -> CommandResult { ok(rows.map { "\($0)\n" }.joined()) }
 
-  func schedulers(_ count: Int, runner: ScriptedCommandRunner, notes: LockedLines = LockedLines()) throws -> [SharedStatusScheduler] {
+  func schedulers(_ count: Int, runner: some CommandRunner, notes: LockedLines = LockedLines()) throws -> [SharedStatusScheduler] {
     let time = time
     return (0..<count).map { _ in
       SharedStatusScheduler(
@@ -127,6 +128,85 @@ final class TestTime: Sendable {
     // Job 8 wrote its status: the end is confirmed with a question of its own.
     #expect(try watchers[1].snapshot(of: eight, fresh: true).tasks == [0: .ended])
     #expect(queries(runner) == (account: 2, perJob: 2))
+  }
+
+  /// Slurm as time goes on: jobs 7, 8 and 9 run until `killAt`, when someone outside CI
+  /// cancels them; every question is answered as of the test's clock.
+  final class KilledAt: CommandRunner, @unchecked Sendable {
+    let killAt: Date
+    let time: TestTime
+    private let lock = NSLock()
+    private var submitted = 6
+    private(set) var listings: [Date] = []
+    init(_ killAt: Date, time: TestTime) { (self.killAt, self.time) = (killAt, time) }
+
+    func run(_ command: Command) throws -> CommandResult {
+      lock.lock()
+      defer { lock.unlock() }
+      let state = time.now >= killAt ? "CANCELLED" : "RUNNING"
+      func row(_ id: Int) -> String { "\(id)|\(id)|N/A|\(state)|None|UNLIMITED|n1\n" }
+      if command.arguments[0] == "sbatch" {
+        submitted += 1
+        return ok("\(submitted)\n")
+      }
+      if command.arguments == AccountListing.arguments {
+        listings.append(time.now)
+        return ok((7...9).map(row).joined())
+      }
+      guard command.arguments[0] == "squeue", let j = command.arguments.firstIndex(of: "-j"), let id = Int(command.arguments[j + 1]) else {
+        return fail("unscripted: \(command)")
+      }
+      return ok(row(id))
+    }
+  }
+
+  /// What the tick promises, with the watch's own timing: three ci-runs, each polling every
+  /// 10 s from its own start (0, 3.3 and 6.6 s), the output loop's 0.1 s steps, and a kill
+  /// at any moment. Each watcher asks again when the shared answer expires, so every one
+  /// sees the kill within one tick of it (polling every 10 s alone, the last could be a
+  /// whole poll interval later), and the account is still listed once per tick.
+  @Test(arguments: [5.0, 31.0, 41.0, 57.3, 69.9])
+  func everyWatcherSeesAnOutsideKillWithinOneTick(killAt: Double) throws {
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let start = time.now
+    let slurm = KilledAt(start.addingTimeInterval(killAt), time: time)
+    let watchers = try schedulers(3, runner: slurm)
+    var watches: [JobWatch?] = [nil, nil, nil]
+    var ids: [JobID] = []
+    var answers: [Result<JobSnapshot, SchedulerError>?] = [nil, nil, nil]
+    var seenAt: [Double?] = [nil, nil, nil]
+    for step in 0...1500 {
+      let now = Double(step) / 10
+      time.value.withLock { $0 = start.addingTimeInterval(now) }
+      for index in 0..<3 {
+        if watches[index] == nil, now >= 3.3 * Double(index) - 0.001 {
+          ids.append(try watchers[index].submit(sampleJob))
+          watches[index] = JobWatch(
+            id: ids[index], schedulerName: "Slurm", tasks: [0], isArray: false, submittedAt: time.now,
+            timing: .init(pollSeconds: 10, heartbeatSeconds: 30, cancelWaitSeconds: 20))
+        }
+        guard var watch = watches[index], seenAt[index] == nil else { continue }
+        var observation = JobWatch.Observation(now: time.now)
+        observation.snapshot = answers[index]
+        answers[index] = nil
+        if case .success(let snapshot)? = observation.snapshot, snapshot.tasks[0] == .ended { seenAt[index] = now }
+        for case .poll(let fresh) in watch.step(observation) {
+          do {
+            answers[index] = .success(try watchers[index].snapshot(of: ids[index], fresh: fresh))
+          } catch let error as SchedulerError {
+            answers[index] = .failure(error)
+          }
+        }
+        watches[index] = watch
+      }
+    }
+    for (index, seen) in seenAt.enumerated() {
+      let seen = try #require(seen, "watcher \(index) never saw the kill at \(killAt) s")
+      #expect(seen - killAt <= 30 + 0.2, "watcher \(index): killed at \(killAt) s, seen at \(seen) s")
+    }
+    // One listing per tick for all three.
+    let gaps = zip(slurm.listings.dropFirst(), slurm.listings).map { $0.timeIntervalSince($1) }
+    #expect(!gaps.isEmpty && gaps.allSatisfy { $0 >= 30 }, "listings \(gaps) s apart")
   }
 
   @Test func aSilentListingAfterTheSubmissionAsksTheJobItself() throws {
